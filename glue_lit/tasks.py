@@ -1,0 +1,188 @@
+"""The GLUE task table: the one place where anything that differs between tasks is written down.
+
+Standard library only, so it is cheap to import from the CLI, the tuner and the tests.
+Text keys and split names follow the Hub copy (``nyu-mll/glue``); ``tsv_*`` fields say how the
+original GLUE download (``glue_data/<Folder>/<file>.tsv``) spells the same things.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glue_lit.errors import GlueLitError
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a task.
+
+    Args:
+        name: split name on the Hub (``train``, ``validation_matched``, ...).
+        file: file name inside the task's folder in the original GLUE download.
+        prefix: prefix of the metrics logged for it (``val``, ``val_matched``, ...).
+        submission: GLUE leaderboard file written from predictions on it (test splits only).
+    """
+
+    name: str
+    file: str
+    prefix: str = ""
+    submission: str = ""
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    """Everything glue_lit needs to know about one GLUE task.
+
+    Args:
+        name: short name used on the command line (``cola``).
+        hub_config: configuration name of ``nyu-mll/glue`` on the Hub.
+        folder: folder of the task in the original GLUE download.
+        text_keys: one or two text columns (Hub names), fed to the tokenizer as a pair.
+        label_names: class names by label id; empty for regression (STS-B).
+        metrics: metric names computed on every labelled evaluation split (see ``metrics.py``).
+        monitor: metric that picks the best checkpoint and drives early stopping and tuning.
+        validation: labelled evaluation splits (MNLI has matched and mismatched).
+        test: unlabelled test splits, each with its submission file.
+        train: training split; ``None`` for AX, which is predicted with an MNLI model.
+        tsv_text: GLUE TSV header name of each text key, in the same order.
+        tsv_label: GLUE TSV header name of the label column.
+        tsv_index: GLUE TSV header name of the test example index.
+        tsv_headerless: column names of labelled files that ship without a header (CoLA).
+        submit_label_names: submission holds label names (MNLI, QNLI, RTE, AX) instead of ids.
+        model_task: task whose fine-tuned model predicts this one (AX uses MNLI).
+    """
+
+    name: str
+    hub_config: str
+    folder: str
+    text_keys: tuple[str, ...]
+    label_names: tuple[str, ...]
+    metrics: tuple[str, ...]
+    monitor: str
+    validation: tuple[Split, ...]
+    test: tuple[Split, ...]
+    train: Split | None = Split("train", "train.tsv")
+    tsv_text: tuple[str, ...] = ()
+    tsv_label: str = "label"
+    tsv_index: str = "index"
+    tsv_headerless: tuple[str, ...] = ()
+    submit_label_names: bool = False
+    model_task: str = ""
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.label_names
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names) or 1
+
+    @property
+    def monitor_key(self) -> str:
+        """Logged name of the monitored metric, on the first validation split."""
+        if not self.validation:
+            return ""
+        return f"{self.validation[0].prefix}/{self.monitor}"
+
+    @property
+    def monitor_mode(self) -> str:
+        return "min" if self.monitor == "loss" else "max"
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        names = self.label_names or ("score",)
+        return dict(enumerate(names))
+
+    @property
+    def tsv_columns(self) -> tuple[str, ...]:
+        return self.tsv_text or self.text_keys
+
+    @property
+    def splits(self) -> tuple[Split, ...]:
+        return ((self.train,) if self.train else ()) + self.validation + self.test
+
+    def split(self, name: str) -> Split:
+        for s in self.splits:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.splits)
+        raise GlueLitError(f"task {self.name!r} has no split {name!r} (known: {known})")
+
+
+_VAL = (Split("validation", "dev.tsv", "val"),)
+
+
+def _test(submission: str, file: str = "test.tsv") -> tuple[Split, ...]:
+    return (Split("test", file, "test", submission),)
+
+
+_NLI3 = ("entailment", "neutral", "contradiction")
+_NLI2 = ("entailment", "not_entailment")
+
+TASKS: dict[str, GlueTask] = {
+    t.name: t
+    for t in (
+        GlueTask(
+            "cola", "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"),
+            ("mcc", "accuracy"), "mcc", _VAL, _test("CoLA.tsv"),
+            tsv_headerless=("source", "label", "mark", "sentence"),
+        ),
+        GlueTask(
+            "sst2", "sst2", "SST-2", ("sentence",), ("negative", "positive"),
+            ("accuracy",), "accuracy", _VAL, _test("SST-2.tsv"),
+        ),
+        GlueTask(
+            "mrpc", "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
+            ("accuracy", "f1"), "f1", _VAL, _test("MRPC.tsv"),
+            tsv_text=("#1 String", "#2 String"), tsv_label="Quality",
+        ),
+        GlueTask(
+            "qqp", "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
+            ("accuracy", "f1"), "f1", _VAL, _test("QQP.tsv"),
+            tsv_label="is_duplicate", tsv_index="id",
+        ),
+        GlueTask(
+            "stsb", "stsb", "STS-B", ("sentence1", "sentence2"), (),
+            ("pearson", "spearman"), "pearson", _VAL, _test("STS-B.tsv"),
+            tsv_label="score",
+        ),
+        GlueTask(
+            "mnli", "mnli", "MNLI", ("premise", "hypothesis"), _NLI3,
+            ("accuracy",), "accuracy",
+            (
+                Split("validation_matched", "dev_matched.tsv", "val_matched"),
+                Split("validation_mismatched", "dev_mismatched.tsv", "val_mismatched"),
+            ),
+            (
+                Split("test_matched", "test_matched.tsv", "test_matched", "MNLI-m.tsv"),
+                Split("test_mismatched", "test_mismatched.tsv", "test_mismatched", "MNLI-mm.tsv"),
+            ),
+            tsv_text=("sentence1", "sentence2"), tsv_label="gold_label", submit_label_names=True,
+        ),
+        GlueTask(
+            "qnli", "qnli", "QNLI", ("question", "sentence"), _NLI2,
+            ("accuracy",), "accuracy", _VAL, _test("QNLI.tsv"), submit_label_names=True,
+        ),
+        GlueTask(
+            "rte", "rte", "RTE", ("sentence1", "sentence2"), _NLI2,
+            ("accuracy",), "accuracy", _VAL, _test("RTE.tsv"), submit_label_names=True,
+        ),
+        GlueTask(
+            "wnli", "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
+            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"),
+        ),
+        GlueTask(
+            "ax", "ax", "diagnostic", ("premise", "hypothesis"), _NLI3,
+            ("accuracy",), "accuracy", (), _test("AX.tsv", "diagnostic.tsv"), train=None,
+            tsv_text=("sentence1", "sentence2"), submit_label_names=True, model_task="mnli",
+        ),
+    )
+}
+
+
+def get_task(name: str) -> GlueTask:
+    """Look a task up by name, case-insensitively, with a clear error for unknown names."""
+    key = name.lower().replace("-", "")
+    if key not in TASKS:
+        raise GlueLitError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[key]
