@@ -156,3 +156,12 @@ def fit_args(tiny_model: str, glue_dir: Path, task: str = "cola", *extra: str) -
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.accelerator", "cpu", *extra,
     ]
+
+
+def tb_scalars(run: Path) -> dict[str, list[float]]:
+    """Every scalar a run logged to TensorBoard, by tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}

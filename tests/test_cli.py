@@ -1,23 +1,13 @@
 """End-to-end CLI runs of the tiny model on the little GLUE folder."""
 
-from pathlib import Path
-
 import pytest
 import yaml
-from conftest import REPO, fit_args
+from conftest import REPO, fit_args, tb_scalars
 
 from glue_lit.__main__ import main
 from glue_lit.cli import cli_main
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
-
-
-def tb_scalars(run: Path) -> dict[str, list[float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run))
-    acc.Reload()
-    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

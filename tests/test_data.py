@@ -75,3 +75,25 @@ def test_missing_task_folder_names_the_path(tmp_path, tiny_model, run_dir):
     dm = GLUEDataModule("rte", tiny_model, data_dir=str(tmp_path / "nowhere"))
     with pytest.raises(GlueLitError, match="no RTE/ folder .*nowhere"):
         dm.setup("fit")
+
+
+@pytest.mark.parametrize("task", ["cola", "mrpc", "stsb", "mnli", "rte"])
+def test_hub_and_glue_folder_give_the_same_examples(glue_dir, task, monkeypatch):
+    """A Hub split (nyu-mll/glue column names, -1 test labels) reads like the GLUE folder."""
+    import datasets
+
+    from glue_lit import hub, sources
+
+    t = get_task(task)
+    local = {s.name: sources.read_glue_split(glue_dir, t, s) for s in t.splits}
+
+    def fake_hub(path, config, split, cache_dir=None):
+        assert (path, config) == ("nyu-mll/glue", t.hub_config)
+        ex = local[split]
+        columns = dict(zip(t.text_keys, ex.texts))
+        labels = ex.labels if ex.labels is not None else [-1] * len(ex)
+        return datasets.Dataset.from_dict({**columns, "label": labels, "idx": ex.index})
+
+    monkeypatch.setattr(hub, "load_hub_dataset", fake_hub)
+    for split in t.splits:
+        assert sources.read_hub_split(t, split) == local[split.name]
