@@ -12,7 +12,12 @@ import sys
 from glue_lit.errors import GlueLitError
 
 # subcommand -> "module:function" taking the remaining arguments.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "export": "glue_lit.export:main",
+    "benchmark": "glue_lit.benchmark:main",
+    "tune": "glue_lit.tune:main",
+    "clear-cache": "glue_lit.cache:main",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

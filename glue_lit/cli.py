@@ -6,20 +6,37 @@ links copy them to the other side and derive the checkpoint and early-stopping m
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from glue_lit.data import GLUEDataModule
+from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
-from glue_lit.tasks import get_task
+from glue_lit.resume import LastCheckpoint, find_last_checkpoint
+from glue_lit.submission import PredictionWriter
+from glue_lit.tasks import GlueTask, get_task
+
+
+def _known_task(task_name: str) -> GlueTask | None:
+    # An unknown name is reported by the model and data module constructors as one clean line;
+    # an error raised inside a link would come out wrapped in the whole usage text.
+    try:
+        return get_task(task_name)
+    except GlueLitError:
+        return None
 
 
 def monitor_of(task_name: str) -> str | None:
-    return get_task(task_name).monitor_key or None
+    task = _known_task(task_name)
+    return (task.monitor_key or None) if task else None
 
 
 def mode_of(task_name: str) -> str:
-    return get_task(task_name).monitor_mode
+    task = _known_task(task_name)
+    return task.monitor_mode if task else "max"
 
 
 TRAINER_DEFAULTS = {
@@ -42,14 +59,19 @@ class GlueCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        # last.ckpt at epoch ends and in between (by time or steps), for `fit --ckpt_path last`.
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        # `predict` writes GLUE submission files (or your file plus predictions): --predictions.*
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.set_defaults({
             "checkpoint.filename": "best-{epoch}-{step}",
-            "checkpoint.save_last": True,
+            "checkpoint.save_last": False,  # last.ckpt comes from --last_checkpoint
             "checkpoint.auto_insert_metric_name": False,
             "early_stopping.patience": 3,
         })
         parser.link_arguments("data.task_name", "model.task_name")
         parser.link_arguments("model.model_name_or_path", "data.model_name_or_path")
+        parser.link_arguments("checkpoint.dirpath", "last_checkpoint.dirpath")
         for target in ("checkpoint", "early_stopping"):
             parser.link_arguments("data.task_name", f"{target}.monitor", compute_fn=monitor_of)
             parser.link_arguments("data.task_name", f"{target}.mode", compute_fn=mode_of)
@@ -60,6 +82,36 @@ class GlueCLI(LightningCLI):
         init = getattr(logger, "init_args", None)
         if init is not None and isinstance(init.get("name"), str):
             init.name = init.name.replace("{task}", config.data.task_name)
+        if "ckpt_path" in config:
+            config.ckpt_path = self._resolve_ckpt_path(config)
+
+    def _resolve_ckpt_path(self, config) -> str | None:
+        """Check ``--ckpt_path``; ``last`` means the newest last.ckpt of this task's earlier runs.
+
+        Lightning looks for it only in the new run's own folder, which is always a new version folder
+        (earlier runs are never written to), so it would silently start from scratch.
+        """
+        ckpt = config.ckpt_path
+        if ckpt is None or ckpt in ("best", "hpc") or "://" in ckpt or ckpt.startswith("registry:"):
+            return ckpt
+        if ckpt != "last":
+            if not Path(ckpt).expanduser().is_file():
+                raise GlueLitError(f"--ckpt_path {ckpt}: no such checkpoint file")
+            return ckpt
+        init = getattr(config.trainer.get("logger"), "init_args", None)
+        save_dir = init.get("save_dir") if init is not None else None
+        log_root = Path(save_dir) / str(init.get("name") or "") if save_dir else None
+        dirpath = config.checkpoint.dirpath
+        if dirpath is None and log_root is None:
+            return ckpt  # no version folders: Lightning finds last.ckpt in its one checkpoint folder
+        found = find_last_checkpoint(dirpath, log_root)
+        where = dirpath or f"{log_root}/*/checkpoints"
+        if found is not None:
+            return str(found)
+        if self.subcommand != "fit":
+            raise GlueLitError(f"--ckpt_path last: no last.ckpt in {where}")
+        rank_zero_warn(f"--ckpt_path last: no last.ckpt in {where} yet; starting from scratch")
+        return None
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GlueCLI:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from glue_lit.batching import (
@@ -18,6 +20,7 @@ from glue_lit.batching import (
 )
 from glue_lit.errors import GlueLitError
 from glue_lit.hub import load_tokenizer
+from glue_lit.resume import ResumableLoader
 from glue_lit.sources import Examples, read_file, read_glue_split, read_hub_split
 from glue_lit.tasks import Split, get_task
 
@@ -44,7 +47,8 @@ class GLUEDataModule(L.LightningDataModule):
         train_subset: use part of the train split: a fraction (<= 1) or a count (> 1).
         group_by_length: batch examples of similar length together, keeping batch order random.
         pad_to_multiple_of: round padded lengths up to a multiple (8 suits GPU tensor cores).
-        seed: seed of the train subset and of the shuffling.
+        seed: seed of the train subset and of the shuffling; default: the run's
+            ``--seed_everything`` (Lightning's ``$PL_GLOBAL_SEED``), else 42.
         num_workers: data loader worker processes.
         cache_dir: folder of the tokenization cache (``$GLUE_LIT_CACHE`` or
             ``~/.cache/glue_lit``); ``""`` disables caching.
@@ -64,7 +68,7 @@ class GLUEDataModule(L.LightningDataModule):
         train_subset: float | None = None,
         group_by_length: bool = True,
         pad_to_multiple_of: int = 1,
-        seed: int = 42,
+        seed: int | None = None,
         num_workers: int = 0,
         cache_dir: str | None = None,
     ):
@@ -77,7 +81,30 @@ class GLUEDataModule(L.LightningDataModule):
         else:
             self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.tokenizer = None
+        self._tokenizer_files: dict[str, bytes] | None = None
         self.splits: dict[str, TokenizedSplit] = {}
+        self._train_loader: ResumableLoader | None = None
+        self._train_loader_state: dict | None = None
+
+    def state_dict(self) -> dict:
+        # Where training stands in its epoch, so `fit --ckpt_path` resumes at the next batch.
+        state = {"train_loader": self._train_loader.state_dict()} if self._train_loader else {}
+        # The tokenizer's files travel in every checkpoint: `export` then needs no Hub, no base model.
+        if self.tokenizer is None:
+            return state
+        if self._tokenizer_files is None:
+            from glue_lit.export import pack_tokenizer
+
+            self._tokenizer_files = pack_tokenizer(self.tokenizer)
+        return {**state, "tokenizer_files": self._tokenizer_files}
+
+    def load_state_dict(self, state: dict) -> None:
+        # Lightning also saves the loader's state, but loads it only into a loader made after the
+        # restore; the model's `trainer.estimated_stepping_batches` makes it before (Lightning issue
+        # #20550), so its position would be lost. From here it works in either order.
+        self._train_loader_state = state.get("train_loader")
+        if self._train_loader is not None and self._train_loader_state:
+            self._train_loader.load_state_dict(self._train_loader_state)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -88,12 +115,17 @@ class GLUEDataModule(L.LightningDataModule):
             return "user files"
         return f"GLUE folder {self.data_dir}" if self.data_dir else "the Hugging Face Hub"
 
+    def user_file(self, split: Split) -> Path | None:
+        """The user's file that stands in for ``split`` (``data_files``), if any."""
+        files = self.hparams.data_files or {}
+        return Path(files[split.name]).expanduser() if split.name in files else None
+
     def read_split(self, split: Split) -> Examples:
         """Raw examples of ``split`` from the configured source."""
-        files = self.hparams.data_files or {}
-        if split.name in files:
+        path = self.user_file(split)
+        if path is not None:
             return read_file(
-                Path(files[split.name]).expanduser(),
+                path,
                 self.task,
                 tuple(self.hparams.text_columns or self.task.text_keys),
                 self.hparams.label_column,
@@ -147,6 +179,13 @@ class GLUEDataModule(L.LightningDataModule):
 
     # --- loaders ------------------------------------------------------------------------------
 
+    @property
+    def seed(self) -> int:
+        """``seed``, else the seed of ``seed_everything`` (one ``--seed_everything`` seeds it all)."""
+        if self.hparams.seed is not None:
+            return self.hparams.seed
+        return int(os.environ.get("PL_GLOBAL_SEED", 42))
+
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
@@ -158,16 +197,20 @@ class GLUEDataModule(L.LightningDataModule):
             self.hparams.batch_size if train else self.hparams.eval_batch_size,
             shuffle=train,
             group_by_length=self.hparams.group_by_length,
-            seed=self.hparams.seed,
+            seed=self.seed,
             rank=rank,
             world_size=world,
         )
-        return DataLoader(
+        # The train loader can stop mid-epoch and resume at the next batch (see resume.py).
+        return (ResumableLoader if train else DataLoader)(
             split,
             batch_sampler=sampler,
             collate_fn=collate,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,
+            # A private generator: starting an epoch then draws nothing from torch's global RNG, which
+            # dropout uses, so a resumed run continues with the masks of the uninterrupted one.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_split(self) -> TokenizedSplit:
@@ -179,11 +222,15 @@ class GLUEDataModule(L.LightningDataModule):
         count = round(subset * n) if subset <= 1 else int(subset)
         if not 0 < count <= n:
             raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
-        keep = np.sort(np.random.default_rng(self.hparams.seed).permutation(n)[:count])
+        keep = np.sort(np.random.default_rng(self.seed).permutation(n)[:count])
         return full.subset(keep)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_split(), train=True)
+        self._train_loader = self._loader(self.train_split(), train=True)
+        if self._train_loader_state:
+            self._train_loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return self._train_loader
 
     def _eval_loaders(self, splits: tuple[Split, ...]) -> DataLoader | list[DataLoader]:
         loaders = [self._loader(self.splits[s.name], train=False) for s in splits]
@@ -203,4 +250,7 @@ class GLUEDataModule(L.LightningDataModule):
         return self._eval_loaders(self.task.test)
 
     def predict_dataloader(self):
+        # Lightning cannot check that a custom batch sampler keeps every row; ours does (no drop_last
+        # in evaluation), and the prediction writer checks the row count.
+        warnings.filterwarnings("ignore", "You are using a custom batch sampler")
         return self._eval_loaders(self.task.test)

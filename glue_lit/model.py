@@ -7,10 +7,12 @@ import math
 import lightning.pytorch as L
 import torch
 from torch import nn
+from torchmetrics import MeanMetric
 
 from glue_lit.errors import GlueLitError
 from glue_lit.hub import load_model
 from glue_lit.metrics import task_metrics
+from glue_lit.resume import rng_state, set_rng_state
 from glue_lit.tasks import get_task
 
 
@@ -57,6 +59,11 @@ class GLUETransformer(L.LightningModule):
         self.test_metrics = nn.ModuleList(
             task_metrics(self.task, f"{s.prefix}/") for s in self.task.test
         )
+        # Loss per evaluation split, weighted by batch size: under DDP the exact whole-set mean.
+        self.eval_loss = nn.ModuleDict(
+            {s.prefix: MeanMetric(nan_strategy="disable") for s in (*self.task.validation, *self.task.test)}
+        )
+        self._rng_to_restore: dict | None = None  # set by on_load_checkpoint when resuming
 
     def forward(self, batch: dict[str, torch.Tensor]):
         inputs = {k: v for k, v in batch.items() if k != "idx"}
@@ -81,10 +88,10 @@ class GLUETransformer(L.LightningModule):
     def _eval_step(self, metrics: nn.ModuleList, splits, batch, dataloader_idx: int) -> None:
         out = self(batch)
         metrics[dataloader_idx].update(self.predictions(out.logits), batch["labels"])
-        self.log(
-            f"{splits[dataloader_idx].prefix}/loss", out.loss, batch_size=len(batch["idx"]),
-            add_dataloader_idx=False, sync_dist=True,
-        )
+        prefix = splits[dataloader_idx].prefix
+        self.eval_loss[prefix].update(out.loss, weight=len(batch["idx"]))
+        # A metric object: Lightning logs its compute() at the epoch end, synced over ranks.
+        self.log(f"{prefix}/loss", self.eval_loss[prefix], on_epoch=True, add_dataloader_idx=False)
 
     def _log_metrics(self, metrics: nn.ModuleList) -> None:
         # compute() gathers metric state from all ranks, so every rank logs whole-set values.
@@ -108,6 +115,21 @@ class GLUETransformer(L.LightningModule):
         logits = self(batch).logits.float()
         scores = logits.squeeze(-1) if self.task.is_regression else logits.softmax(-1)
         return {"idx": batch["idx"], "predictions": self.predictions(logits), "scores": scores}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The Hugging Face config (architecture, sizes, labels) lets `export` rebuild the model offline.
+        checkpoint["hf_config"] = self.model.config.to_json_string()
+        checkpoint["rng_state"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._rng_to_restore = checkpoint.get("rng_state")
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Restored at the first resumed step, not at load time: nothing in between may draw from it,
+        # so the dropout masks continue exactly as in the run that was interrupted.
+        if self._rng_to_restore is not None:
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -50,6 +50,8 @@ class GlueTask:
         tsv_headerless: column names of labelled files that ship without a header (CoLA).
         submit_label_names: submission holds label names (MNLI, QNLI, RTE, AX) instead of ids.
         model_task: task whose fine-tuned model predicts this one (AX uses MNLI).
+        score_range: range of a regression target; submitted predictions are clipped to it.
+        glue_metrics: metrics GLUE averages into the task's score; empty means all ``metrics``.
     """
 
     name: str
@@ -68,6 +70,8 @@ class GlueTask:
     tsv_headerless: tuple[str, ...] = ()
     submit_label_names: bool = False
     model_task: str = ""
+    score_range: tuple[float, float] | None = None
+    glue_metrics: tuple[str, ...] = ()
 
     @property
     def is_regression(self) -> bool:
@@ -83,6 +87,11 @@ class GlueTask:
         if not self.validation:
             return ""
         return f"{self.validation[0].prefix}/{self.monitor}"
+
+    @property
+    def score_keys(self) -> tuple[str, ...]:
+        """Logged dev metrics whose mean is the task's GLUE score (MNLI: matched and mismatched)."""
+        return tuple(f"{s.prefix}/{m}" for s in self.validation for m in self.glue_metrics or self.metrics)
 
     @property
     def monitor_mode(self) -> str:
@@ -125,7 +134,7 @@ TASKS: dict[str, GlueTask] = {
         GlueTask(
             "cola", "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"),
             ("mcc", "accuracy"), "mcc", _VAL, _test("CoLA.tsv"),
-            tsv_headerless=("source", "label", "mark", "sentence"),
+            tsv_headerless=("source", "label", "mark", "sentence"), glue_metrics=("mcc",),
         ),
         GlueTask(
             "sst2", "sst2", "SST-2", ("sentence",), ("negative", "positive"),
@@ -144,7 +153,7 @@ TASKS: dict[str, GlueTask] = {
         GlueTask(
             "stsb", "stsb", "STS-B", ("sentence1", "sentence2"), (),
             ("pearson", "spearman"), "pearson", _VAL, _test("STS-B.tsv"),
-            tsv_label="score",
+            tsv_label="score", score_range=(0.0, 5.0),
         ),
         GlueTask(
             "mnli", "mnli", "MNLI", ("premise", "hypothesis"), _NLI3,

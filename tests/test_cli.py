@@ -35,7 +35,7 @@ def test_every_config_loads_and_applies_its_values(config, tiny_model, run_dir):
     task = raw.get("data", {}).get("task_name", "cola")
     assert cli.datamodule.task.name == task == cli.model.task.name
     assert cli.datamodule.hparams.model_name_or_path == tiny_model
-    assert cli.trainer.checkpoint_callback.monitor == cli.model.task.monitor_key
+    assert cli.trainer.checkpoint_callback.monitor == (cli.model.task.monitor_key or None)
 
 
 @pytest.mark.parametrize("task", ["cola", "sst2", "mrpc", "qqp", "stsb", "qnli", "rte", "wnli"])

