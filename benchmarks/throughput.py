@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# As glue_lit's command line does (glue_lit/__main__.py), before torch loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 RESULT_TAG = "THROUGHPUT_RESULT "
 FLOP_FORMULA = (
@@ -58,8 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="32-true or bf16-mixed (auto: bf16-mixed on cuda, 32-true on cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--num-workers", type=int, default=0, help="data loader workers, both sides")
+    p.add_argument("--omp-wait-policy", default=os.environ["OMP_WAIT_POLICY"],
+                   help="OMP_WAIT_POLICY of both runs (default: glue_lit's own, PASSIVE; '' leaves "
+                   "OpenMP's spin-then-sleep default)")
     p.add_argument("--runners", default="glue_lit,trainer", help="comma-separated: glue_lit, trainer")
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of each runner")
+    p.add_argument("--seeds", default="", help="comma-separated seeds, one alternating pair of runs "
+                   "each (overrides --seed and --repeats): the dev metric's spread over seeds")
     p.add_argument("--glue-lit-args", default="", help="extra glue_lit CLI arguments, e.g. "
                    "'--data.group_by_length false' to measure one option")
     p.add_argument("--tokenize-only", action="store_true", help="only time tokenization + cache")
@@ -145,12 +152,18 @@ class Probe:
         self.spans: dict[str, list] = {"train": [], "optimizer": [], "eval": []}
         self.open: dict[str, object] = {}
         self.last_step_end = None
+        # Process CPU time of the training spans: how many cores the run really got, and a
+        # throughput that other busy processes on the machine distort far less than wall time.
+        self.cpu_s = 0.0
+        self.cpu_start = self.cpu_last = None
         self.steps = 0
         self.padded = self.samples = 0
         self.real = self.squares = 0  # device tensors once counting starts: no host sync per step
 
     def start(self, name: str) -> None:
         self.open[name] = self.clock.mark()
+        if name == "train":
+            self.cpu_start = time.process_time()
 
     def stop(self, name: str) -> None:
         if name in self.open:
@@ -159,10 +172,12 @@ class Probe:
     def step_end(self) -> None:
         self.steps += 1
         self.last_step_end = self.clock.mark()
+        self.cpu_last = time.process_time()
 
     def epoch_end(self) -> None:
         if "train" in self.open and self.last_step_end is not None:
             self.spans["train"].append((self.open.pop("train"), self.last_step_end))
+            self.cpu_s += self.cpu_last - self.cpu_start
         self.last_step_end = None
 
     def seconds(self, name: str) -> float:
@@ -223,6 +238,8 @@ def summarize(probe: Probe, model, extra: dict) -> dict:
         "step_ms": 1000 * train_s / max(1, probe.steps),
         "padding_efficiency": real / max(1, probe.padded),
         "optimizer_share": probe.seconds("optimizer") / train_s,
+        "cores_used": probe.cpu_s / train_s,
+        "tokens_per_cpu_s": real / probe.cpu_s if probe.cpu_s else None,
         "eval_s": probe.seconds("eval"),
         "eval_samples_per_s": (
             extra["eval_samples"] * len(probe.spans["eval"]) / probe.seconds("eval")
@@ -398,14 +415,14 @@ def worker(args: argparse.Namespace) -> None:
     args.data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     if Path(args.model).expanduser().is_dir():
         args.model = str(Path(args.model).expanduser().resolve())
-    peak = matmul_flops(args.device, args.precision)
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         os.chdir(tmp)  # logs, checkpoints and Trainer output stay out of the caller's folder
         probe = Probe(args.device)
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         result = RUNNERS[args.worker](args, probe)
-    result["matmul_flops_per_s"] = max(peak, matmul_flops(args.device, args.precision))
+    # Measured after the run (its buffers stay out of the peak memory) and in the parent before.
+    result["matmul_flops_per_s"] = matmul_flops(args.device, args.precision)
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
@@ -445,9 +462,13 @@ def tokenize_bench(args: argparse.Namespace) -> dict:
 # --- the parent: run, aggregate, print ---------------------------------------------------------
 
 
-def spawn(name: str, argv: list[str]) -> dict:
+def spawn(name: str, argv: list[str], policy: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--worker", name]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # Both runs get the same OpenMP setting: the ratio compares recipes, not environments.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
     if proc.returncode or not lines:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
@@ -466,8 +487,9 @@ def median(values):
     return int(mid) if all(isinstance(v, int) for v in values) and mid == int(mid) else mid
 
 
-def aggregate(runs: dict[str, list[dict]]) -> dict:
-    peak = max(r["matmul_flops_per_s"] for rs in runs.values() for r in rs)
+def aggregate(runs: dict[str, list[dict]], peak: float) -> dict:
+    """Medians over repeats; MFU against the best matmul throughput seen anywhere in the run."""
+    peak = max([peak] + [r["matmul_flops_per_s"] for rs in runs.values() for r in rs])
     out = {"matmul_flops_per_s": peak, "runners": {}}
     for name, rs in runs.items():
         for r in rs:
@@ -476,11 +498,16 @@ def aggregate(runs: dict[str, list[dict]]) -> dict:
         agg = {k: median([r[k] for r in rs]) for k in keys}
         agg.update({k: v for k, v in rs[0].items() if k not in agg})
         agg["tokens_per_s_all"] = [r["tokens_per_s"] for r in rs]
+        agg["metric_all"] = [r["metric"] for r in rs]
         out["runners"][name] = agg
     if {"glue_lit", "trainer"} <= runs.keys():
         ratios = [g["tokens_per_s"] / t["tokens_per_s"] for g, t in zip(runs["glue_lit"], runs["trainer"])]
         out["tokens_per_s_ratio"] = statistics.median(ratios)
         out["tokens_per_s_ratio_all"] = ratios
+        cpu = [g["tokens_per_cpu_s"] / t["tokens_per_cpu_s"]
+               for g, t in zip(runs["glue_lit"], runs["trainer"])]
+        out["tokens_per_cpu_s_ratio"] = statistics.median(cpu)
+        out["tokens_per_cpu_s_ratio_all"] = cpu
         g, t = (out["runners"][n]["metric"] for n in ("glue_lit", "trainer"))
         out["metric_difference"] = g - t if g is not None and t is not None else None
     return out
@@ -492,6 +519,8 @@ ROWS = [
     ("step time (ms)", "step_ms", "{:,.1f}"),
     ("padding efficiency", "padding_efficiency", "{:.1%}"),
     ("optimizer share", "optimizer_share", "{:.1%}"),
+    ("cores used (CPU/wall)", "cores_used", "{:.2f}"),
+    ("real tokens/CPU-second", "tokens_per_cpu_s", "{:,.0f}"),
     ("MFU (of matmul peak)", "mfu", "{:.1%}"),
     ("achieved GFLOP/s", "achieved_flops_per_s", "{:,.1f}", 1e-9),
     ("train time (s)", "train_s", "{:,.1f}"),
@@ -520,6 +549,13 @@ def print_table(result: dict) -> None:
     if "tokens_per_s_ratio" in result:
         spread = ", ".join(f"{x:.2f}" for x in result["tokens_per_s_ratio_all"])
         print(f"glue_lit / Trainer real tokens/s: {result['tokens_per_s_ratio']:.2f}x (runs: {spread})")
+        spread = ", ".join(f"{x:.2f}" for x in result["tokens_per_cpu_s_ratio_all"])
+        print(f"glue_lit / Trainer real tokens per CPU-second: {result['tokens_per_cpu_s_ratio']:.2f}x "
+              f"(runs: {spread}; less sensitive to other load on the machine)")
+    if any(len(r["metric_all"]) > 1 for r in runners.values()):
+        for n, r in runners.items():
+            values = ", ".join("-" if v is None else f"{v:.4f}" for v in r["metric_all"])
+            print(f"{n} dev {r['metric_name']} per run: {values}")
     print(f"FLOPs = {FLOP_FORMULA}\n")
 
 
@@ -541,11 +577,17 @@ def main(argv: list[str] | None = None) -> dict:
         unknown = set(names) - RUNNERS.keys()
         if unknown:
             raise SystemExit(f"throughput: unknown runner(s) {', '.join(sorted(unknown))}")
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        peak = matmul_flops(args.device, args.precision)
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed] * args.repeats
         runs: dict[str, list[dict]] = {n: [] for n in names}
-        for _ in range(args.repeats):
+        for seed in seeds:
             for name in names:
-                runs[name].append(spawn(name, argv))
-        result = aggregate(runs)
+                runs[name].append(spawn(name, [*argv, "--seed", str(seed)], args.omp_wait_policy))
+        result = aggregate(runs, peak)
         result["flop_formula"] = FLOP_FORMULA
         result["config"] = {k: v for k, v in vars(args).items() if k not in ("worker", "json")}
         print_table(result)

@@ -1,4 +1,4 @@
-"""How much training pruning saves: one tuning study with the median pruner, one without.
+"""How much training pruning saves: one tuning study with a pruner (median by default), one without.
 
 Both studies run the same search space (configs/tune/cola.yaml by default), seed and trial count
 on real CoLA with the packaged MiniLM, 1/10 of the train split and the whole dev set, through
@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--space", type=Path, default=REPO / "configs" / "tune" / "cola.yaml")
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "glue_data")))
-    parser.add_argument("--pruners", nargs="+", default=["median", "none"], choices=["median", "none"])
+    parser.add_argument("--pruners", nargs="+", default=["median", "none"],
+                        choices=["median", "hyperband", "none"], help="the pruned study first, then none")
     parser.add_argument("--run-dir", type=Path, help="resume or compare the studies of an earlier run")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -229,8 +229,11 @@ def write_csv(path: Path, rows: list[dict], references: list[Reference], summary
             task = get_task(r["task"])
             refs = {f"reference {ref.name}": task_score(task, ref.dev.get(task.name, {}))
                     for ref in references}
-            writer.writerow({**r, **r.get("metrics", {}), **refs})
-        writer.writerow({"task": "average", "score": summary["average"],
+            metrics = {k: round(v, 4) for k, v in r.get("metrics", {}).items()}
+            score = None if r.get("score") is None else round(r["score"], 4)
+            writer.writerow({**r, **metrics, "score": score, **refs})
+        average = None if summary["average"] is None else round(summary["average"], 4)
+        writer.writerow({"task": "average", "score": average,
                          "wall_s": round(sum(r.get("wall_s", 0) for r in rows), 1),
                          **{f"reference {k}": v for k, v in summary["reference_averages"].items()}})
 

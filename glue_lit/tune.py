@@ -51,7 +51,7 @@ from unittest import mock
 import optuna
 import torch
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from optuna_integration import PyTorchLightningPruningCallback
 
 from glue_lit.cli import GlueCLI, cli_main
@@ -150,11 +150,13 @@ class Objective:
                           *(as_override(k, v) for k, v in values.items())])
         if cli.model.task.name != self.task.name:
             raise GlueLitError(f"a trial trains {cli.model.task.name}, the study tunes {self.task.name}")
+        opts = self.args.options
         for stopper in cli.trainer.early_stopping_callbacks:  # patience counts validations
-            stopper.patience *= self.args.options.val_checks_per_epoch
+            stopper.patience *= opts.val_checks_per_epoch
         # The final model is trained by `fit` on the full data: trials write no checkpoints.
+        dropped = (ModelCheckpoint,) if opts.early_stopping else (ModelCheckpoint, EarlyStopping)
         pruning = TrialPruning(trial, self.task.monitor_key, self.task.monitor_mode)
-        cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+        cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, dropped)]
         cli.trainer.callbacks.append(pruning)
         try:
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -52,6 +52,9 @@ class TuneOptions:
             the whole dev set always validates. ``null`` keeps what the configs say.
         val_checks_per_epoch: validations per epoch; each one is a pruning point, and early
             stopping patience is scaled by it so that it still counts epochs.
+        early_stopping: keep ``fit``'s early stopping in trials. Off by default: a trial then
+            trains the epochs it sampled (``trainer.max_epochs`` is a searched value), and the
+            pruner is the study's early stopping.
         pruner: ``median``, ``hyperband`` or ``none``.
         pruner_startup_trials: median pruner: trials that complete before any is pruned.
         pruner_warmup_steps: validations a trial always gets before it can be pruned.
@@ -75,6 +78,7 @@ class TuneOptions:
     timeout: float | None = None
     train_subset: float | None = 0.1
     val_checks_per_epoch: int = 4
+    early_stopping: bool = False
     pruner: str = "median"
     pruner_startup_trials: int = 3
     pruner_warmup_steps: int = 1

@@ -148,6 +148,17 @@ def test_a_short_study_prunes_and_leaves_its_outputs(base, run_dir, capsys, prun
         assert (run_dir / "studies" / "stsb" / "plots" / f"{plot}.html").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_trials_train_their_sampled_epochs_unless_early_stopping_is_asked(base, run_dir, early_stopping):
+    # A rate too small to move the score: fit's early stopping (patience 1 epoch) would stop it.
+    space = write_space(run_dir, n_trials=1, early_stopping=early_stopping, val_checks_per_epoch=1,
+                        enqueue=[{"model.learning_rate": 1e-4, "trainer.max_epochs": 3}])
+    assert main(tune_args(base, space, "--early_stopping.patience", "1",
+                          "--early_stopping.min_delta", "0.5")) == 0
+    steps = load(run_dir).get_trials()[0].user_attrs["steps"]
+    assert steps == (4 if early_stopping else 6)  # 2 steps per epoch: stopped after epoch 2, or all 3
+
+
 def test_running_tune_again_resumes_the_study(base, run_dir):
     space = write_space(run_dir, n_trials=2)
     assert main(tune_args(base, space)) == 0
