@@ -85,6 +85,13 @@ class GlueCLI(LightningCLI):
         if "ckpt_path" in config:
             config.ckpt_path = self._resolve_ckpt_path(config)
 
+    def after_fit(self) -> None:
+        """Say which checkpoint to use next: the best one by the task's metric, and its score."""
+        best = [c for c in self.trainer.checkpoint_callbacks if c.monitor and c.best_model_path]
+        if best and self.trainer.is_global_zero:
+            c = best[0]
+            print(f"best {c.monitor} {c.best_model_score.item():.4f}: {c.best_model_path}")
+
     def _resolve_ckpt_path(self, config) -> str | None:
         """Check ``--ckpt_path``; ``last`` means the newest last.ckpt of this task's earlier runs.
 

@@ -66,10 +66,12 @@ def test_tiny_model_learns_the_little_task(tiny_model, glue_dir, run_dir):
     assert max(scalars["val/accuracy"]) >= majority / len(dev) + 0.15
 
 
-def test_validate_on_the_best_checkpoint_matches_fit(tiny_model, glue_dir, run_dir):
+def test_validate_on_the_best_checkpoint_matches_fit(tiny_model, glue_dir, run_dir, capsys):
     cli = cli_main(["fit", *fit_args(tiny_model, glue_dir, "cola")])
     best = cli.trainer.checkpoint_callback.best_model_path
     best_score = float(cli.trainer.checkpoint_callback.best_model_score)
+    # fit ends by naming the checkpoint to use next, and its score
+    assert f"best val/mcc {best_score:.4f}: {best}" in capsys.readouterr().out.splitlines()
     cli = cli_main(["validate", *fit_args(tiny_model, glue_dir, "cola"), "--ckpt_path", best])
     assert cli.trainer.callback_metrics["val/mcc"].item() == pytest.approx(best_score, abs=1e-6)
 
