@@ -10,7 +10,8 @@ options, then the trial's sampled values, on ``tune.train_subset`` of the train 
 1/10) and the whole dev set. Optuna's ``PyTorchLightningPruningCallback`` reports the task's
 monitored metric (``val/mcc`` for CoLA...) at every validation, in the task's direction, and the
 pruner stops unpromising trials. A trial's value is its best validation score, the one ``fit``'s
-checkpoint would keep. The search space and options go in a ``tune:`` section (see
+checkpoint would keep. Trials train the epochs they sample: ``fit``'s early stopping is off in
+trials unless ``tune.early_stopping`` is set. The search space and options go in a ``tune:`` section (see
 ``glue_lit.tune_space`` and ``configs/tune/cola.yaml``)::
 
     tune:

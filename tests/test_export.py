@@ -246,6 +246,15 @@ def real_cola(tmp_path_factory):
     return root, str(root / callback.best_model_path), float(callback.best_model_score)
 
 
+@pytest.fixture
+def real_run(real_cola, monkeypatch):
+    """real_cola, with the test running in its folder: predict's logs stay out of the caller's."""
+    root = real_cola[0]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GLUE_LIT_CACHE", str(root / "cache"))
+    return real_cola
+
+
 def real_args(root: Path, out: str, *extra: str) -> list[str]:
     return ["predict", "--config", f"{REPO}/configs/cola.yaml", "--config", f"{REPO}/configs/offline.yaml",
             "--data.data_dir", str(SHARED_GLUE), "--predictions.output_dir", str(root / out),
@@ -254,20 +263,20 @@ def real_args(root: Path, out: str, *extra: str) -> list[str]:
 
 @real
 @pytest.mark.slow
-def test_real_cola_checkpoint_writes_the_1063_row_submission(real_cola):
-    root, ckpt, _ = real_cola
+def test_real_cola_checkpoint_writes_the_1063_row_submission(real_run):
+    root, ckpt, _ = real_run
     assert main(real_args(root, "submission", "--ckpt_path", ckpt)) == 0
     check_submission(root / "submission" / "CoLA.tsv", BINARY, rows=1063)
 
 
 @real
 @pytest.mark.slow
-def test_real_cola_export_matches_predict_and_the_fit_metric(real_cola):
+def test_real_cola_export_matches_predict_and_the_fit_metric(real_run):
     import torch
     from torchmetrics.classification import MatthewsCorrCoef
     from transformers import pipeline
 
-    root, ckpt, fit_mcc = real_cola
+    root, ckpt, fit_mcc = real_run
     cola = get_task("cola")
     dev = read_glue_split(SHARED_GLUE, cola, cola.validation[0])
     (root / "dev.tsv").write_text("sentence\n" + "".join(s + "\n" for s in dev.texts[0]), encoding="utf-8")
