@@ -218,6 +218,10 @@ def render_markdown(rows: list[dict], references: list[Reference], summary: dict
     return "\n".join(lines)
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def write_csv(path: Path, rows: list[dict], references: list[Reference], summary: dict) -> None:
     keys = sorted({k for r in rows for k in r.get("metrics", {})})
     fields = ["task", "model", "config", "score", *keys, "train_examples", "epochs", "steps", "wall_s",
@@ -229,11 +233,9 @@ def write_csv(path: Path, rows: list[dict], references: list[Reference], summary
             task = get_task(r["task"])
             refs = {f"reference {ref.name}": task_score(task, ref.dev.get(task.name, {}))
                     for ref in references}
-            metrics = {k: round(v, 4) for k, v in r.get("metrics", {}).items()}
-            score = None if r.get("score") is None else round(r["score"], 4)
-            writer.writerow({**r, **metrics, "score": score, **refs})
-        average = None if summary["average"] is None else round(summary["average"], 4)
-        writer.writerow({"task": "average", "score": average,
+            metrics = {k: _rounded(v) for k, v in r.get("metrics", {}).items()}
+            writer.writerow({**r, **metrics, "score": _rounded(r.get("score")), **refs})
+        writer.writerow({"task": "average", "score": _rounded(summary["average"]),
                          "wall_s": round(sum(r.get("wall_s", 0) for r in rows), 1),
                          **{f"reference {k}": v for k, v in summary["reference_averages"].items()}})
 

@@ -11,8 +11,8 @@ options, then the trial's sampled values, on ``tune.train_subset`` of the train 
 monitored metric (``val/mcc`` for CoLA...) at every validation, in the task's direction, and the
 pruner stops unpromising trials. A trial's value is its best validation score, the one ``fit``'s
 checkpoint would keep. Trials train the epochs they sample: ``fit``'s early stopping is off in
-trials unless ``tune.early_stopping`` is set. The search space and options go in a ``tune:`` section (see
-``glue_lit.tune_space`` and ``configs/tune/cola.yaml``)::
+trials unless ``tune.early_stopping`` is set. The search space and options go in a ``tune:``
+section (see ``glue_lit.tune_space`` and ``configs/tune/cola.yaml``)::
 
     tune:
       n_trials: 12
@@ -152,10 +152,13 @@ class Objective:
         if cli.model.task.name != self.task.name:
             raise GlueLitError(f"a trial trains {cli.model.task.name}, the study tunes {self.task.name}")
         opts = self.args.options
-        for stopper in cli.trainer.early_stopping_callbacks:  # patience counts validations
-            stopper.patience *= opts.val_checks_per_epoch
         # The final model is trained by `fit` on the full data: trials write no checkpoints.
-        dropped = (ModelCheckpoint,) if opts.early_stopping else (ModelCheckpoint, EarlyStopping)
+        dropped: tuple[type, ...] = (ModelCheckpoint,)
+        if opts.early_stopping:
+            for stopper in cli.trainer.early_stopping_callbacks:  # patience counts validations
+                stopper.patience *= opts.val_checks_per_epoch
+        else:
+            dropped += (EarlyStopping,)
         pruning = TrialPruning(trial, self.task.monitor_key, self.task.monitor_mode)
         cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, dropped)]
         cli.trainer.callbacks.append(pruning)

@@ -139,12 +139,17 @@ def glue_dir(tmp_path_factory) -> Path:
     return write_glue_folder(tmp_path_factory.mktemp("glue_data"))
 
 
+def work_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run inside ``folder`` with its own tokenization cache: logs and caches stay out of the repo."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("GLUE_LIT_CACHE", str(folder / "cache"))
+    return folder
+
+
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch) -> Path:
     """Run inside a fresh folder with its own tokenization cache."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GLUE_LIT_CACHE", str(tmp_path / "cache"))
-    return tmp_path
+    return work_in(tmp_path, monkeypatch)
 
 
 def fit_args(tiny_model: str, glue_dir: Path, task: str = "cola", *extra: str) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED_GLUE, fit_args
+from conftest import REPO, SHARED_GLUE, fit_args, work_in
 
 from glue_lit import get_task
 from glue_lit.__main__ import main
@@ -65,8 +65,7 @@ def trained(tmp_path_factory, tiny_model, glue_dir):
     def get(task: str) -> str:
         if task not in checkpoints:
             with pytest.MonkeyPatch.context() as mp:
-                mp.chdir(root)
-                mp.setenv("GLUE_LIT_CACHE", str(root / "cache"))
+                work_in(root, mp)
                 cli = cli_main(["fit", *fit_args(str(base), glue_dir, task, "--trainer.max_epochs", "1",
                                                  "--trainer.limit_train_batches", "3")])
             checkpoints[task] = str(root / cli.trainer.checkpoint_callback.best_model_path)
@@ -235,8 +234,7 @@ def real_cola(tmp_path_factory):
     """A 30-step MiniLM fit on real CoLA (480 examples, batch 16): not good, but really trained."""
     root = tmp_path_factory.mktemp("real_cola")
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("GLUE_LIT_CACHE", str(root / "cache"))
+        work_in(root, mp)
         cli = cli_main(["fit", "--config", f"{REPO}/configs/cola.yaml",
                         "--config", f"{REPO}/configs/offline.yaml", "--data.data_dir", str(SHARED_GLUE),
                         "--data.train_subset", "480", "--data.batch_size", "16",
@@ -249,9 +247,7 @@ def real_cola(tmp_path_factory):
 @pytest.fixture
 def real_run(real_cola, monkeypatch):
     """real_cola, with the test running in its folder: predict's logs stay out of the caller's."""
-    root = real_cola[0]
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GLUE_LIT_CACHE", str(root / "cache"))
+    work_in(real_cola[0], monkeypatch)
     return real_cola
 
 

@@ -1,7 +1,7 @@
 """The real GLUE files in ../shared/glue_data and the packaged MiniLM."""
 
 import pytest
-from conftest import REPO, SHARED_GLUE, tb_scalars
+from conftest import REPO, SHARED_GLUE, tb_scalars, work_in
 
 from glue_lit import get_task
 from glue_lit.__main__ import main
@@ -34,8 +34,7 @@ def test_real_mrpc_header_bom_and_labels():
 @pytest.mark.slow
 def test_minilm_learns_real_cola(tmp_path, monkeypatch):
     """The offline recipe (packaged MiniLM, batch 32, lr 5e-5, 3 epochs) on real CoLA."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GLUE_LIT_CACHE", str(tmp_path / "cache"))
+    work_in(tmp_path, monkeypatch)
     args = ["fit", "--config", "configs/cola.yaml", "--config", "configs/offline.yaml",
             "--data.data_dir", str(SHARED_GLUE), "--trainer.enable_progress_bar", "false"]
     args = [a.replace("configs/", f"{REPO}/configs/") for a in args]
