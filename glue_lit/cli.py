@@ -47,6 +47,9 @@ TRAINER_DEFAULTS = {
     },
     "callbacks": [LearningRateMonitor(logging_interval="step")],
     "max_epochs": 3,
+    # The Trainer recipe clips gradients at norm 1.0; without it STS-B's dev Pearson after epoch 2
+    # was 0.780 instead of 0.849 (seed 42, MiniLM, lr 5e-5).
+    "gradient_clip_val": 1.0,
     "log_every_n_steps": 10,
     # The data module shards every split over ranks itself (no padded duplicates in eval).
     "use_distributed_sampler": False,
@@ -119,6 +122,17 @@ class GlueCLI(LightningCLI):
             raise GlueLitError(f"--ckpt_path last: no last.ckpt in {where}")
         rank_zero_warn(f"--ckpt_path last: no last.ckpt in {where} yet; starting from scratch")
         return None
+
+
+def build_run(args: list[str]) -> GlueCLI:
+    """Model, data module and trainer of ``fit`` with ``args``, built but not run: the one way the
+    tuner, the benchmark and the throughput benchmark build a run from code."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # cli_main(args) is called from inside glue_lit on purpose.
+        warnings.filterwarnings("ignore", "LightningCLI's args parameter")
+        return cli_main(args, run=False)
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GlueCLI:

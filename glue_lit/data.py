@@ -25,6 +25,14 @@ from glue_lit.sources import Examples, read_file, read_glue_split, read_hub_spli
 from glue_lit.tasks import Split, get_task
 
 
+def subset_positions(n: int, subset: float, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded subset of ``n`` rows: a fraction (<= 1) or a count (> 1)."""
+    count = round(subset * n) if subset <= 1 else int(subset)
+    if not 0 < count <= n:
+        raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
+    return np.sort(np.random.default_rng(seed).permutation(n)[:count])
+
+
 class GLUEDataModule(L.LightningDataModule):
     """Train, validation, test and predict loaders for one GLUE task.
 
@@ -216,14 +224,9 @@ class GLUEDataModule(L.LightningDataModule):
     def train_split(self) -> TokenizedSplit:
         """The train split, cut to ``train_subset`` (the same examples for a given seed)."""
         full = self.splits[self.task.train.name]
-        n, subset = len(full), self.hparams.train_subset
-        if subset is None:
+        if self.hparams.train_subset is None:
             return full
-        count = round(subset * n) if subset <= 1 else int(subset)
-        if not 0 < count <= n:
-            raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
-        keep = np.sort(np.random.default_rng(self.seed).permutation(n)[:count])
-        return full.subset(keep)
+        return full.subset(subset_positions(len(full), self.hparams.train_subset, self.seed))
 
     def train_dataloader(self) -> DataLoader:
         self._train_loader = self._loader(self.train_split(), train=True)

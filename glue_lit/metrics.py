@@ -36,6 +36,31 @@ def task_metrics(task: GlueTask, prefix: str = "") -> MetricCollection:
     )
 
 
-def glue_score(values: dict[str, float]) -> float:
-    """GLUE's per-task score: the mean of the task's metrics (e.g. MRPC accuracy and F1)."""
-    return sum(values.values()) / len(values)
+def collapse_reason(task: GlueTask, predictions, metrics: dict[str, float]) -> str | None:
+    """Why a run's dev predictions are degenerate, or ``None`` when they are not.
+
+    A run that predicts one class for the whole dev set, gives a constant regression output, or
+    has an undefined (NaN) metric learned nothing; averaging it in with the other seeds would hide
+    that, so benchmarks name it.
+
+    Args:
+        task: the task predicted.
+        predictions: predicted label ids (or scores) for the whole dev set, any array-like.
+        metrics: the dev metrics of the same predictions (by name, prefix included).
+    """
+    import torch
+
+    preds = torch.as_tensor(predictions).flatten()
+    nan = [k for k, v in metrics.items() if v != v]
+    if nan:
+        return f"{', '.join(nan)} is NaN"
+    if preds.numel() == 0:
+        return "no predictions"
+    if task.is_regression:
+        if float(preds.float().std()) < 1e-4:
+            return f"constant output {float(preds[0]):.3f}"
+        return None
+    classes = preds.long().unique()
+    if len(classes) == 1:
+        return f"predicts only {task.label_names[int(classes[0])]!r}"
+    return None

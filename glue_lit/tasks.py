@@ -93,6 +93,13 @@ class GlueTask:
         """Logged dev metrics whose mean is the task's GLUE score (MNLI: matched and mismatched)."""
         return tuple(f"{s.prefix}/{m}" for s in self.validation for m in self.glue_metrics or self.metrics)
 
+    def score(self, metrics: dict[str, float]) -> float | None:
+        """GLUE's score of the task: the mean of its ``score_keys``; ``None`` when one is missing."""
+        values = [metrics.get(k) for k in self.score_keys]
+        if not values or None in values:
+            return None
+        return sum(values) / len(values)
+
     @property
     def monitor_mode(self) -> str:
         return "min" if self.monitor == "loss" else "max"
