@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=os.environ.get("GLUE_DIR") or str(DEFAULT_DATA),
                    help="GLUE folder (default $GLUE_DIR or ../shared/glue_data)")
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: epochs)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -78,13 +79,48 @@ def datasets_for(task, args: argparse.Namespace, seed: int, tokenizer):
     return dataset(task.train, keep), dataset(task.validation[0])
 
 
+# Extra TrainerCallbacks for every run: benchmarks/speed/process.py adds its time marks here.
+CALLBACKS: list = []
+
+
+def training_arguments(args: argparse.Namespace, output_dir: str, seed: int) -> dict:
+    """The recipe's ``TrainingArguments`` keywords (the throughput benchmark runs the same ones)."""
+    import torch
+
+    return dict(
+        output_dir=output_dir, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
+        learning_rate=args.lr, weight_decay=args.weight_decay, num_train_epochs=args.epochs,
+        max_steps=args.max_steps, seed=seed, eval_strategy="epoch", save_strategy="no", report_to="none",
+        disable_tqdm=True, use_cpu=not torch.cuda.is_available(), logging_strategy="no",
+    )
+
+
+def metrics_function(task, collapsed: list | None = None):
+    """The Trainer's ``compute_metrics``: the task's dev metrics under glue_lit's names; with
+    ``collapsed``, why each evaluation's predictions are degenerate (or None) is appended to it."""
+    import torch
+
+    from glue_lit.metrics import collapse_reason, task_metrics
+
+    def compute_metrics(pred):
+        metrics = task_metrics(task, task.validation[0])
+        logits = torch.as_tensor(pred.predictions)
+        preds = logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
+        metrics.update(preds, torch.as_tensor(pred.label_ids))
+        values = {k: float(v) for k, v in metrics.compute().items()}
+        if collapsed is not None:
+            collapsed.append(collapse_reason(task, preds, values))
+        return values
+
+    return compute_metrics
+
+
 def run(task_name: str, seed: int, args: argparse.Namespace) -> dict:
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from glue_lit.benchmark.records import best_and_last
     from glue_lit.hub import load_model, load_tokenizer
-    from glue_lit.metrics import collapse_reason, task_metrics
     from glue_lit.tasks import get_task
 
     task = get_task(task_name)
@@ -96,26 +132,13 @@ def run(task_name: str, seed: int, args: argparse.Namespace) -> dict:
                        problem_type="regression" if task.is_regression else "single_label_classification")
     prefix = f"{task.validation[0].prefix}/"
     collapsed: list[str | None] = []
-
-    def compute_metrics(pred):
-        metrics = task_metrics(task, prefix)
-        logits = torch.as_tensor(pred.predictions)
-        preds = logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
-        metrics.update(preds, torch.as_tensor(pred.label_ids))
-        values = {k: float(v) for k, v in metrics.compute().items()}
-        collapsed.append(collapse_reason(task, preds, values))
-        return values
+    compute_metrics = metrics_function(task, collapsed)
 
     with tempfile.TemporaryDirectory(prefix="trainer-recipe-") as tmp:
-        targs = TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
-            learning_rate=args.lr, weight_decay=args.weight_decay, num_train_epochs=args.epochs,
-            seed=seed, eval_strategy="epoch", save_strategy="no", report_to="none", disable_tqdm=True,
-            use_cpu=not torch.cuda.is_available(), logging_strategy="no",
-        )
+        targs = TrainingArguments(**training_arguments(args, tmp, seed))
         trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=dev,
                           processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                          compute_metrics=compute_metrics)
+                          compute_metrics=compute_metrics, callbacks=list(CALLBACKS))
         start = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - start

@@ -1,11 +1,14 @@
-"""``python -m glue_lit <subcommand>``.
+"""``glue_lit <subcommand>`` (``python -m glue_lit``, or the ``glue-lit`` script).
 
-fit / validate / test / predict go to the Lightning CLI; the other subcommands to their modules.
-A GlueLitError (bad input a user can fix) prints as one line and exits with status 2.
+This parser only names the subcommands; each one's options and ``--help`` come from its own parser,
+built when that subcommand is asked for, so that ``glue_lit --help``, ``export`` and ``clear-cache``
+never import Lightning (3.8 s). A GlueLitError (bad input a user can fix) prints as one line and
+exits with status 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -17,25 +20,51 @@ from glue_lit.errors import GlueLitError
 # faster with passive waiting. It must be set before torch loads OpenMP; an explicit value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# subcommand -> "module:function" taking the remaining arguments.
-COMMANDS: dict[str, str] = {
-    "export": "glue_lit.export:main",
-    "benchmark": "glue_lit.benchmark:main",
-    "tune": "glue_lit.tune:main",
-    "clear-cache": "glue_lit.cache:main",
+# subcommand -> ("module:function" taking the arguments after it, what it does in one line).
+# fit, validate, test and predict are the LightningCLI's own subcommands (glue_lit/cli.py).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fit": ("glue_lit.cli", "Fine-tune a model on a GLUE task or your own files"),
+    "validate": ("glue_lit.cli", "Score a checkpoint on the dev set"),
+    "test": ("glue_lit.cli", "Score a checkpoint on a labelled test set of your own"),
+    "predict": ("glue_lit.cli", "Write GLUE submission files (or your file with predictions)"),
+    "tune": ("glue_lit.tune:main", "Search hyper-parameters with a resumable, pruned Optuna study"),
+    "benchmark": ("glue_lit.benchmark:main", "Fit many tasks over seeds and tabulate the dev results"),
+    "export": ("glue_lit.export:main", "Write a checkpoint as a folder transformers.pipeline loads"),
+    "clear-cache": ("glue_lit.cache:main", "Delete the tokenization cache"),
 }
+
+
+def parser() -> argparse.ArgumentParser:
+    from glue_lit import __version__
+
+    top = argparse.ArgumentParser(
+        prog="glue_lit",
+        description="Fine-tune pretrained transformers on the GLUE benchmark with PyTorch Lightning.",
+        epilog="glue_lit <subcommand> --help lists the options of a subcommand.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=20),
+    )
+    top.add_argument("--version", action="version", version=f"glue_lit {__version__}")
+    commands = top.add_subparsers(title="subcommands", metavar="<subcommand>", required=True)
+    for name, (_, about) in COMMANDS.items():
+        commands.add_parser(name, help=about, add_help=False)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args and args[0] in COMMANDS:
-            module, func = COMMANDS[args[0]].split(":")
-            getattr(importlib.import_module(module), func)(args[1:])
-        else:
+        target = COMMANDS[args[0]][0] if args and args[0] in COMMANDS else None
+        if target == "glue_lit.cli":
             from glue_lit.cli import cli_main
 
-            cli_main(argv)  # None: LightningCLI reads sys.argv itself
+            # None: LightningCLI reads sys.argv itself. Each subcommand's help starts with its line here.
+            cli_main(argv, **{name: {"description": COMMANDS[name][1]}
+                              for name, (module, _) in COMMANDS.items() if module == target})
+        elif target:
+            module, func = target.split(":")
+            getattr(importlib.import_module(module), func)(args[1:])
+        else:
+            parser().parse_args(args)  # --help, --version, or an error that lists the subcommands
     except GlueLitError as err:
         print(f"glue_lit: error: {err}", file=sys.stderr)
         return 2

@@ -18,14 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from glue_lit.cache import default_cache_dir as default_cache_dir  # where the cache lives
 from glue_lit.sources import Examples
 
 CACHE_VERSION = "1"
-
-
-def default_cache_dir() -> Path:
-    """``$GLUE_LIT_CACHE``, else ``~/.cache/glue_lit``."""
-    return Path(os.environ.get("GLUE_LIT_CACHE", Path.home() / ".cache" / "glue_lit"))
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -119,7 +115,8 @@ def encode(tokenizer, texts: tuple[list[str], ...], max_length: int) -> list:
     return backend.encode_batch(rows, add_special_tokens=True)
 
 
-def tokenize(tokenizer, ex: Examples, max_length: int, regression: bool) -> dict[str, np.ndarray]:
+def tokenize(tokenizer, ex: Examples, max_length: int, label_dtype: str) -> dict[str, np.ndarray]:
+    """Flat token arrays of ``ex``; labels as ``label_dtype`` (the task's: float scores or class ids)."""
     encodings = encode(tokenizer, ex.texts, max_length)
     ids = [e.ids for e in encodings]
     arrays = {}
@@ -132,16 +129,16 @@ def tokenize(tokenizer, ex: Examples, max_length: int, regression: bool) -> dict
         arrays["token_type_ids"] = np.fromiter(types, np.int32, total)
     arrays["index"] = np.asarray(ex.index, np.int64)
     if ex.labels is not None:
-        arrays["labels"] = np.asarray(ex.labels, np.float32 if regression else np.int64)
+        arrays["labels"] = np.asarray(ex.labels, label_dtype)
     return arrays
 
 
 def load_or_tokenize(
-    tokenizer, ex: Examples, max_length: int, regression: bool, cache_dir: Path | None
+    tokenizer, ex: Examples, max_length: int, label_dtype: str, cache_dir: Path | None
 ) -> dict[str, np.ndarray]:
     """Tokenized arrays of ``ex``, from the cache when tokenizer, length and data are unchanged."""
     if cache_dir is None:
-        return tokenize(tokenizer, ex, max_length, regression)
+        return tokenize(tokenizer, ex, max_length, label_dtype)
     key = "-".join(
         (CACHE_VERSION, tokenizer_fingerprint(tokenizer), str(max_length), examples_fingerprint(ex))
     )
@@ -152,7 +149,7 @@ def load_or_tokenize(
                 return dict(data)
         except (OSError, ValueError):
             pass  # unreadable (e.g. truncated by a full disk): tokenize again and replace it
-    arrays = tokenize(tokenizer, ex, max_length, regression)
+    arrays = tokenize(tokenizer, ex, max_length, label_dtype)
     try:
         _write_atomically(path, arrays)
     except OSError as err:

@@ -8,11 +8,17 @@ they need. Only those files (and temporary files left by killed runs) are delete
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import suppress
 from pathlib import Path
 
-from glue_lit.batching import default_cache_dir
 from glue_lit.tasks import TASKS
+
+
+def default_cache_dir() -> Path:
+    """``$GLUE_LIT_CACHE``, else ``~/.cache/glue_lit``. Here, not in batching.py: ``clear-cache``
+    must not wait seconds for torch to load."""
+    return Path(os.environ.get("GLUE_LIT_CACHE", Path.home() / ".cache" / "glue_lit"))
 
 
 def clear_cache(root: Path) -> tuple[int, int]:

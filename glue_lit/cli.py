@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+import torch
+from lightning.pytorch.accelerators import CUDAAccelerator
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
+from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
+from glue_lit.run_summary import RunSummary
 from glue_lit.submission import PredictionWriter
 from glue_lit.tasks import GlueTask, get_task
 
@@ -56,6 +61,22 @@ TRAINER_DEFAULTS = {
 }
 
 
+def device_defaults(config) -> None:
+    """On CUDA, unless set: ``trainer.precision`` bf16-mixed (16-mixed on GPUs without bf16) and
+    ``data.pad_to_multiple_of`` 8 (tensor cores work on multiples of 8). Elsewhere fp32 and no
+    rounding of the padded length."""
+    trainer, data = config.get("trainer"), config.get("data")
+    accelerator = trainer.get("accelerator") if trainer is not None else None
+    cuda = (isinstance(accelerator, str) and accelerator.lower() in ("auto", "gpu", "cuda")
+            and CUDAAccelerator.is_available())
+    if cuda and trainer.get("precision") is None:
+        # Without emulation: emulated bf16 on pre-Ampere GPUs (V100, T4) is slower than fp16.
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+        trainer.precision = "bf16-mixed" if bf16 else "16-mixed"
+    if data is not None and "pad_to_multiple_of" in data and data.pad_to_multiple_of is None:
+        data.pad_to_multiple_of = 8 if cuda else 1
+
+
 class GlueCLI(LightningCLI):
     """LightningCLI for GLUETransformer + GLUEDataModule."""
 
@@ -87,6 +108,33 @@ class GlueCLI(LightningCLI):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
             config.ckpt_path = self._resolve_ckpt_path(config)
+        device_defaults(config)
+
+    def instantiate_classes(self) -> None:
+        # The run's seed also orders the data unless --data.seed fixes the order alone. Not a parser
+        # link: a link's target cannot be set by hand, and links run before Lightning turns
+        # `--seed_everything true` into a number. config.yaml keeps data.seed as given, so a rerun
+        # from it with another --seed_everything reorders the data too.
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        given, seed = config.data.seed, config.get("seed_everything")
+        if given is None and type(seed) is int:  # False: no seed, the data module's default
+            config.data.seed = seed
+        try:
+            super().instantiate_classes()
+        finally:
+            config.data.seed = given
+
+    def instantiate_trainer(self, **kwargs):
+        # New instances for every run: the tuner and the benchmark build many runs in one process.
+        config = self.config_init.get(str(self.subcommand), self.config_init).get("trainer", {})
+        callbacks = config.get("callbacks") or []
+        callbacks = [*(callbacks if isinstance(callbacks, list) else [callbacks]), RunSummary()]
+        # Plain progress lines where no live bar can be seen (a log file); a progress bar the user
+        # configured, or --trainer.enable_progress_bar false, wins.
+        if (config.get("enable_progress_bar") is not False and not interactive()
+                and not any(isinstance(c, ProgressBar) for c in callbacks)):
+            callbacks.append(LogLinesProgressBar())
+        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
 
     def after_fit(self) -> None:
         """Say which checkpoint to use next: the best one by the task's metric, and its score."""
@@ -124,24 +172,34 @@ class GlueCLI(LightningCLI):
         return None
 
 
-def build_run(args: list[str]) -> GlueCLI:
+def build_run(args: list[str], cli_class: type[GlueCLI] = GlueCLI, **parser_kwargs) -> GlueCLI:
     """Model, data module and trainer of ``fit`` with ``args``, built but not run: the one way the
-    tuner, the benchmark and the throughput benchmark build a run from code."""
+    tuner, the benchmark and the throughput benchmark build a run from code. An option the parser
+    rejects is a GlueLitError with the parser's message, not a usage text and an exit."""
     import warnings
+    from argparse import ArgumentError
 
     with warnings.catch_warnings():
         # cli_main(args) is called from inside glue_lit on purpose.
         warnings.filterwarnings("ignore", "LightningCLI's args parameter")
-        return cli_main(args, run=False)
+        try:
+            return cli_main(args, run=False, cli_class=cli_class, exit_on_error=False, **parser_kwargs)
+        except ArgumentError as err:
+            raise GlueLitError(f"invalid option: {' '.join(str(err).split())}") from None
 
 
-def cli_main(args: list[str] | None = None, run: bool = True) -> GlueCLI:
-    return GlueCLI(
+def cli_main(args: list[str] | None = None, run: bool = True, cli_class: type[GlueCLI] = GlueCLI,
+             **parser_kwargs) -> GlueCLI:
+    """The CLI of ``fit|validate|test|predict`` (``run``), or of one run built from ``args``;
+    ``parser_kwargs`` go to jsonargparse's ``ArgumentParser`` (``prog``, ``description``...)."""
+    quiet_console()
+    return cli_class(
         GLUETransformer,
         GLUEDataModule,
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=42,
         save_config_kwargs={"overwrite": False},
+        parser_kwargs={"prog": "glue_lit", **parser_kwargs},
         args=args,
         run=run,
     )

@@ -18,6 +18,7 @@ from glue_lit.batching import (
     default_cache_dir,
     load_or_tokenize,
 )
+from glue_lit.checkpoint import datamodule_state, loader_position, pack_tokenizer
 from glue_lit.errors import GlueLitError
 from glue_lit.hub import load_tokenizer
 from glue_lit.resume import ResumableLoader
@@ -54,9 +55,10 @@ class GLUEDataModule(L.LightningDataModule):
         eval_batch_size: evaluation and prediction batch size per device.
         train_subset: use part of the train split: a fraction (<= 1) or a count (> 1).
         group_by_length: batch examples of similar length together, keeping batch order random.
-        pad_to_multiple_of: round padded lengths up to a multiple (8 suits GPU tensor cores).
-        seed: seed of the train subset and of the shuffling; default: the run's
-            ``--seed_everything`` (Lightning's ``$PL_GLOBAL_SEED``), else 42.
+        pad_to_multiple_of: round padded lengths up to a multiple; default: 8 when the CLI runs on
+            CUDA (tensor cores work on multiples of 8), else 1.
+        seed: seed of the train subset and of the shuffling. On the command line it follows
+            ``--seed_everything`` unless set; otherwise 42.
         num_workers: data loader worker processes.
         cache_dir: folder of the tokenization cache (``$GLUE_LIT_CACHE`` or
             ``~/.cache/glue_lit``); ``""`` disables caching.
@@ -75,7 +77,7 @@ class GLUEDataModule(L.LightningDataModule):
         eval_batch_size: int = 128,
         train_subset: float | None = None,
         group_by_length: bool = True,
-        pad_to_multiple_of: int = 1,
+        pad_to_multiple_of: int | None = None,
         seed: int | None = None,
         num_workers: int = 0,
         cache_dir: str | None = None,
@@ -91,26 +93,25 @@ class GLUEDataModule(L.LightningDataModule):
         self.tokenizer = None
         self._tokenizer_files: dict[str, bytes] | None = None
         self.splits: dict[str, TokenizedSplit] = {}
+        # Test splits as read from your own files (every column): predict writes them back with
+        # the predictions added. GLUE test splits need only their index, which the batches carry.
+        self.source_rows: dict[str, Examples] = {}
         self._train_loader: ResumableLoader | None = None
         self._train_loader_state: dict | None = None
 
     def state_dict(self) -> dict:
-        # Where training stands in its epoch, so `fit --ckpt_path` resumes at the next batch.
-        state = {"train_loader": self._train_loader.state_dict()} if self._train_loader else {}
-        # The tokenizer's files travel in every checkpoint: `export` then needs no Hub, no base model.
-        if self.tokenizer is None:
-            return state
-        if self._tokenizer_files is None:
-            from glue_lit.export import pack_tokenizer
-
+        # The tokenizer's files travel in every checkpoint (`export` needs no Hub, no base model),
+        # packed once per run: save_pretrained costs more than writing the bytes again.
+        if self.tokenizer is not None and self._tokenizer_files is None:
             self._tokenizer_files = pack_tokenizer(self.tokenizer)
-        return {**state, "tokenizer_files": self._tokenizer_files}
+        loader = self._train_loader.state_dict() if self._train_loader else None
+        return datamodule_state(loader, self._tokenizer_files)
 
     def load_state_dict(self, state: dict) -> None:
         # Lightning also saves the loader's state, but loads it only into a loader made after the
         # restore; the model's `trainer.estimated_stepping_batches` makes it before (Lightning issue
         # #20550), so its position would be lost. From here it works in either order.
-        self._train_loader_state = state.get("train_loader")
+        self._train_loader_state = loader_position(state)
         if self._train_loader is not None and self._train_loader_state:
             self._train_loader.load_state_dict(self._train_loader_state)
 
@@ -128,17 +129,12 @@ class GLUEDataModule(L.LightningDataModule):
         files = self.hparams.data_files or {}
         return Path(files[split.name]).expanduser() if split.name in files else None
 
-    def read_split(self, split: Split) -> Examples:
-        """Raw examples of ``split`` from the configured source."""
+    def read_split(self, split: Split, keep_rows: bool = False) -> Examples:
+        """Raw examples of ``split``; ``keep_rows``: with your own file's rows (every column)."""
         path = self.user_file(split)
         if path is not None:
-            return read_file(
-                path,
-                self.task,
-                tuple(self.hparams.text_columns or self.task.text_keys),
-                self.hparams.label_column,
-                index_column="idx",
-            )
+            columns = tuple(self.hparams.text_columns or self.task.text_keys)
+            return read_file(path, self.task, columns, self.hparams.label_column, "idx", keep_rows=keep_rows)
         if self.data_dir:
             return read_glue_split(Path(self.data_dir).expanduser(), self.task, split)
         return read_hub_split(self.task, split)
@@ -153,12 +149,15 @@ class GLUEDataModule(L.LightningDataModule):
             if self.tokenizer is None:
                 self.tokenizer = load_tokenizer(self.hparams.model_name_or_path)
                 self._check_max_length()
+            examples = self.read_split(split, keep_rows=split in self.task.test)
+            if examples.rows is not None:
+                self.source_rows[split.name] = examples
             arrays = load_or_tokenize(
-                self.tokenizer, self.read_split(split), self.hparams.max_length,
-                self.task.is_regression, self.cache_dir / self.task.name if self.cache_dir else None,
+                self.tokenizer, examples, self.hparams.max_length,
+                self.task.label_dtype, self.cache_dir / self.task.name if self.cache_dir else None,
             )
             self.splits[split.name] = TokenizedSplit(
-                arrays, self.tokenizer.pad_token_id or 0, self.hparams.pad_to_multiple_of
+                arrays, self.tokenizer.pad_token_id or 0, self.hparams.pad_to_multiple_of or 1
             )
         return self.splits[split.name]
 
@@ -189,24 +188,15 @@ class GLUEDataModule(L.LightningDataModule):
 
     @property
     def seed(self) -> int:
-        """``seed``, else the seed of ``seed_everything`` (one ``--seed_everything`` seeds it all)."""
-        if self.hparams.seed is not None:
-            return self.hparams.seed
-        return int(os.environ.get("PL_GLOBAL_SEED", 42))
-
-    def _rank_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        """``seed``, else 42 (the CLI passes ``--seed_everything`` here: one seed seeds it all)."""
+        return 42 if self.hparams.seed is None else self.hparams.seed
 
     def _loader(self, split: TokenizedSplit, train: bool) -> DataLoader:
-        rank, world = self._rank_world()
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         sampler = LengthGroupedBatchSampler(
-            split.lengths,
-            self.hparams.batch_size if train else self.hparams.eval_batch_size,
-            shuffle=train,
-            group_by_length=self.hparams.group_by_length,
-            seed=self.seed,
-            rank=rank,
+            split.lengths, self.hparams.batch_size if train else self.hparams.eval_batch_size,
+            shuffle=train, group_by_length=self.hparams.group_by_length, seed=self.seed, rank=rank,
             world_size=world,
         )
         # The train loader can stop mid-epoch and resume at the next batch (see resume.py).

@@ -2,9 +2,8 @@
 
 The folder holds the fine-tuned model (labels named from the task table) and the tokenizer it was
 trained with, so ``transformers.pipeline("text-classification", model=DIR)`` loads it offline and
-predicts what ``glue_lit predict`` does. Everything comes from the checkpoint itself: glue_lit
-stores the model's config and the tokenizer's files there, so neither the Hub nor the base model
-is needed.
+predicts what ``glue_lit predict`` does. Everything comes from the checkpoint itself (see
+``checkpoint.py``): neither the Hub nor the base model is needed.
 """
 
 from __future__ import annotations
@@ -16,56 +15,25 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from glue_lit.checkpoint import GlueCheckpoint
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask, get_task
 
-# Where GLUEDataModule.state_dict() lands in a Lightning checkpoint.
-DATAMODULE_KEY = "GLUEDataModule"
 
-
-def pack_tokenizer(tokenizer) -> dict[str, bytes]:
-    """The files ``tokenizer.save_pretrained`` writes, by name (to keep inside a checkpoint)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer.save_pretrained(tmp)
-        return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A glue_lit checkpoint, loaded without running any pickled code."""
-    import torch
-
-    if not path.is_file():
-        raise GlueLitError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for files that are not checkpoints
-        raise GlueLitError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    if not isinstance(ckpt, dict) or "task_name" not in ckpt.get("hyper_parameters", {}):
-        raise GlueLitError(f"{path}: not a glue_lit checkpoint (no model hyperparameters with a task_name)")
-    return ckpt
-
-
-def _build_model(ckpt: dict, task: GlueTask, folder: Path):
+def _build_model(ckpt: GlueCheckpoint, task: GlueTask):
     """The classifier with the checkpoint's weights, labelled from the task table."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
-    labels = {
-        "id2label": task.id2label,
-        "label2id": {name: i for i, name in task.id2label.items()},
-        "problem_type": "regression" if task.is_regression else "single_label_classification",
-    }
-    if "hf_config" in ckpt:
-        (folder / "config.json").write_text(ckpt["hf_config"], encoding="utf-8")
-        config = AutoConfig.from_pretrained(folder, **labels)
+    labels = {"id2label": task.id2label, "label2id": task.label2id, "problem_type": task.problem_type}
+    config = ckpt.hf_config(**labels)
+    if config is not None:
         model = AutoModelForSequenceClassification.from_config(config)
     else:  # saved before glue_lit kept the config: rebuild it from the base model
         from glue_lit.hub import load_model
 
-        name = ckpt["hyper_parameters"]["model_name_or_path"]
-        model = load_model(name, num_labels=task.num_labels, ignore_mismatched_sizes=True, **labels)
-    prefix = "model."
-    weights = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+        model = load_model(ckpt.model_name_or_path, num_labels=task.num_labels,
+                           ignore_mismatched_sizes=True, **labels)
+    missing, unexpected = model.load_state_dict(ckpt.model_weights, strict=False)
     if missing or unexpected:
         raise GlueLitError(
             f"checkpoint weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
@@ -73,23 +41,16 @@ def _build_model(ckpt: dict, task: GlueTask, folder: Path):
     return model
 
 
-def _tokenizer(ckpt: dict, folder: Path):
+def _tokenizer(ckpt: GlueCheckpoint):
     """The training tokenizer, truncating at the training ``max_length``."""
-    from transformers import AutoTokenizer
-
-    files = ckpt.get(DATAMODULE_KEY, {}).get("tokenizer_files")
-    if files:
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    else:
+    tokenizer = ckpt.tokenizer()
+    if tokenizer is None:  # saved before glue_lit kept the tokenizer: the base model's
         from glue_lit.hub import load_tokenizer
 
-        tokenizer = load_tokenizer(ckpt["hyper_parameters"]["model_name_or_path"])
-    max_length = ckpt.get("datamodule_hyper_parameters", {}).get("max_length")
-    if max_length:
+        tokenizer = load_tokenizer(ckpt.model_name_or_path)
+    if ckpt.max_length:
         # Inputs longer than this were truncated in training; `pipeline(..., truncation=True)` follows it.
-        tokenizer.model_max_length = int(max_length)
+        tokenizer.model_max_length = ckpt.max_length
     return tokenizer
 
 
@@ -97,8 +58,8 @@ def export(ckpt_path: Path, out: Path) -> Path:
     """Write the checkpoint at ``ckpt_path`` as a Hugging Face folder ``out`` (new or empty)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GlueLitError(f"{out} already exists and is not empty; choose a new --out folder")
-    ckpt = load_checkpoint(ckpt_path)
-    task = get_task(ckpt["hyper_parameters"]["task_name"])
+    ckpt = GlueCheckpoint.read(ckpt_path)
+    task = get_task(ckpt.task_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Built beside `out` and renamed into place: a failed export leaves nothing half-written.
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -106,9 +67,8 @@ def export(ckpt_path: Path, out: Path) -> Path:
     os.umask(umask)
     work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should be a normal folder
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            model = _build_model(ckpt, task, Path(scratch))
-            tokenizer = _tokenizer(ckpt, Path(scratch))
+        model = _build_model(ckpt, task)
+        tokenizer = _tokenizer(ckpt)
         model.save_pretrained(work)
         tokenizer.save_pretrained(work)
         info = {"task": task.name, "checkpoint": str(ckpt_path.resolve()),

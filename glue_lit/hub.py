@@ -90,6 +90,13 @@ def load_tokenizer(name: str):
     return tok
 
 
+def load_config(name: str):
+    """The model's ``AutoConfig`` as published (its own label names, before any are set)."""
+    from transformers import AutoConfig
+
+    return _from_pretrained(AutoConfig, name, "model")
+
+
 def load_model(name: str, **kwargs):
     """``AutoModelForSequenceClassification`` of ``name`` with ``kwargs`` set on its config."""
     from transformers import AutoModelForSequenceClassification

@@ -12,7 +12,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import BinaryF1Score, MatthewsCorrCoef, MulticlassAccuracy
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
 
-from glue_lit.tasks import GlueTask
+from glue_lit.tasks import GlueTask, Split
 
 # F1 is on the positive class (label id 1), as GLUE scores MRPC and QQP.
 _FACTORIES: dict[str, Callable[[int], Metric]] = {
@@ -24,16 +24,16 @@ _FACTORIES: dict[str, Callable[[int], Metric]] = {
 }
 
 
-def task_metrics(task: GlueTask, prefix: str = "") -> MetricCollection:
+def task_metrics(task: GlueTask, split: Split | None = None) -> MetricCollection:
     """Metrics of ``task``; update them with predicted label ids (or scores for regression).
 
     Args:
         task: the task whose ``metrics`` names pick the metrics.
-        prefix: prepended to every name, e.g. ``"val/"`` gives ``val/mcc``.
+        split: names them as logged on this split (``val/mcc``, see ``GlueTask.metric_keys``);
+            ``None``: bare metric names (``mcc``).
     """
-    return MetricCollection(
-        {name: _FACTORIES[name](task.num_labels) for name in task.metrics}, prefix=prefix
-    )
+    keys = task.metric_keys[split.name] if split is not None else task.metrics
+    return MetricCollection({key: _FACTORIES[name](task.num_labels) for key, name in zip(keys, task.metrics)})
 
 
 def collapse_reason(task: GlueTask, predictions, metrics: dict[str, float]) -> str | None:
@@ -56,7 +56,7 @@ def collapse_reason(task: GlueTask, predictions, metrics: dict[str, float]) -> s
         return f"{', '.join(nan)} is NaN"
     if preds.numel() == 0:
         return "no predictions"
-    if task.is_regression:
+    if task.problem_type == "regression":
         if float(preds.float().std()) < 1e-4:
             return f"constant output {float(preds[0]):.3f}"
         return None

@@ -6,14 +6,17 @@ import math
 
 import lightning.pytorch as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 from transformers import get_linear_schedule_with_warmup
 
+from glue_lit.checkpoint import add_model_state, saved_rng_state, set_rng_state
 from glue_lit.errors import GlueLitError
-from glue_lit.hub import load_model
+from glue_lit.heads import apply_plan, output_layer, plan_head
+from glue_lit.hub import load_config, load_model
+from glue_lit.loss_check import LossCheck
 from glue_lit.metrics import task_metrics
-from glue_lit.resume import rng_state, set_rng_state
 from glue_lit.tasks import get_task
 
 
@@ -48,32 +51,35 @@ class GLUETransformer(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.task = get_task(task_name)
+        # A head fine-tuned elsewhere is lined up with the task's labels by name (see heads.py).
+        self._head_plan = plan_head(self.task, load_config(model_name_or_path).id2label, model_name_or_path)
         self.model, info = load_model(
             model_name_or_path,
             num_labels=self.task.num_labels,
             id2label=self.task.id2label,
-            label2id={v: k for k, v in self.task.id2label.items()},
-            problem_type="regression" if self.task.is_regression else "single_label_classification",
+            label2id=self.task.label2id,
+            problem_type=self.task.problem_type,
             # A head fine-tuned for another task (e.g. 3 MNLI classes) is replaced, not an error.
             ignore_mismatched_sizes=True,
             output_loading_info=True,
         )
+        apply_plan(self.model, self._head_plan, self.task.num_labels)
+        if self._head_plan.action == "reorder":
+            rank_zero_info(f"glue_lit: {self._head_plan.message}")
         # Head weights the checkpoint did not have (or had in another shape) start random.
         fresh = {k if isinstance(k, str) else k[0] for k in (*info["missing_keys"], *info["mismatched_keys"])}
-        self._fresh_regression_bias = self._output_bias_name() in fresh and self.task.is_regression
+        fresh_head = self._head_plan.action == "replace" or self._output_bias_name() in fresh
+        self._fresh_regression_bias = fresh_head and self.task.num_labels == 1  # one output: a regression
         # from_pretrained returns eval mode and Lightning keeps module modes: enable dropout.
         self.model.train()
-        self.val_metrics = nn.ModuleList(
-            task_metrics(self.task, f"{s.prefix}/") for s in self.task.validation
-        )
-        self.test_metrics = nn.ModuleList(
-            task_metrics(self.task, f"{s.prefix}/") for s in self.task.test
-        )
+        self.val_metrics = nn.ModuleList(task_metrics(self.task, s) for s in self.task.validation)
+        self.test_metrics = nn.ModuleList(task_metrics(self.task, s) for s in self.task.test)
         # Loss per evaluation split, weighted by batch size: under DDP the exact whole-set mean.
         self.eval_loss = nn.ModuleDict(
             {s.prefix: MeanMetric(nan_strategy="disable") for s in (*self.task.validation, *self.task.test)}
         )
         self._rng_to_restore: dict | None = None  # set by on_load_checkpoint when resuming
+        self._loss_check = LossCheck()  # non-finite losses stop the fit, without a sync per step
 
     def forward(self, batch: dict[str, torch.Tensor]):
         inputs = {k: v for k, v in batch.items() if k != "idx"}
@@ -85,13 +91,10 @@ class GLUETransformer(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self(batch).loss
-        # One host sync per step: free on CPU, and far cheaper than a silently diverged run.
-        if not math.isfinite(loss.item()):
-            raise GlueLitError(
-                f"training loss is {loss.item()} at step {self.global_step} (epoch "
-                f"{self.current_epoch}, batch {batch_idx}); lower --model.learning_rate or "
-                "check the labels"
-            )
+        self._loss_check.add(loss, self.global_step, self.current_epoch, batch_idx)
+        every = self.trainer.log_every_n_steps
+        if every and (self.global_step + 1) % every == 0:  # a logging step: Lightning syncs here anyway
+            self._loss_check.check()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["idx"]))
         return loss
 
@@ -99,10 +102,10 @@ class GLUETransformer(L.LightningModule):
         out = self(batch)
         predictions = self.predictions(out.logits)
         metrics[dataloader_idx].update(predictions, batch["labels"])
-        prefix = splits[dataloader_idx].prefix
-        self.eval_loss[prefix].update(out.loss, weight=len(batch["idx"]))
+        split = splits[dataloader_idx]
+        self.eval_loss[split.prefix].update(out.loss, weight=len(batch["idx"]))
         # A metric object: Lightning logs its compute() at the epoch end, synced over ranks.
-        self.log(f"{prefix}/loss", self.eval_loss[prefix], on_epoch=True, add_dataloader_idx=False)
+        self.log(split.key("loss"), self.eval_loss[split.prefix], on_epoch=True, add_dataloader_idx=False)
         return predictions  # for callbacks that look at the predictions (benchmark: collapsed runs)
 
     def _log_metrics(self, metrics: nn.ModuleList) -> None:
@@ -125,18 +128,27 @@ class GLUETransformer(L.LightningModule):
 
     def predict_step(self, batch, batch_idx, dataloader_idx: int = 0):
         logits = self(batch).logits.float()
-        scores = logits.squeeze(-1) if self.task.is_regression else logits.softmax(-1)
-        return {"idx": batch["idx"], "predictions": self.predictions(logits), "scores": scores}
+        predictions = self.predictions(logits)
+        # One score per row: the probability of the predicted label, or the regression output.
+        if self.task.is_regression:
+            scores = predictions
+        else:
+            scores = logits.softmax(-1).gather(-1, predictions.unsqueeze(-1)).squeeze(-1)
+        return {"idx": batch["idx"], "predictions": predictions, "scores": scores}
 
     def _output_bias_name(self) -> str | None:
-        """State-dict name of the bias of the layer that outputs the logits (the last Linear)."""
-        last = None
-        for name, module in self.model.named_modules():
-            if isinstance(module, nn.Linear) and module.out_features == self.task.num_labels:
-                last = name
-        return f"{last}.bias" if last is not None else None
+        """State-dict name of the bias of the layer that outputs the logits."""
+        found = output_layer(self.model, self.task.num_labels)
+        return f"{found[0]}.bias" if found else None
 
     def setup(self, stage: str) -> None:
+        restoring = self.trainer is not None and self.trainer.ckpt_path
+        if self._head_plan.action == "replace" and not restoring:
+            if stage != "fit":
+                raise GlueLitError(f"{self._head_plan.message}: its label ids cannot be scored as "
+                                   f"{self.task.name}'s; fine-tune it with `fit` (which starts a new head) "
+                                   "or pass --ckpt_path of a glue_lit checkpoint")
+            rank_zero_info(f"glue_lit: {self._head_plan.message}; fit starts a new classifier head")
         # A regression head starts with outputs near 0 while STS-B labels average 2.7: with the
         # Trainer recipe (lr 5e-5) the first epoch went mostly to moving the output there (dev
         # Pearson 0.463 after epoch 1). Starting the bias at the label mean removes that detour.
@@ -152,13 +164,19 @@ class GLUETransformer(L.LightningModule):
             with torch.no_grad():
                 bias.fill_(float(labels.mean()))
 
+    def on_validation_start(self) -> None:
+        self._loss_check.check()  # before the weights are scored or saved as the best
+
+    def on_train_end(self) -> None:
+        self._loss_check.check()
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._loss_check.check()  # no checkpoint of a diverged model (last.ckpt, saved mid-epoch)
         # The Hugging Face config (architecture, sizes, labels) lets `export` rebuild the model offline.
-        checkpoint["hf_config"] = self.model.config.to_json_string()
-        checkpoint["rng_state"] = rng_state()
+        add_model_state(checkpoint, self.model.config)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._rng_to_restore = checkpoint.get("rng_state")
+        self._rng_to_restore = saved_rng_state(checkpoint)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # Restored at the first resumed step, not at load time: nothing in between may draw from it,

@@ -1,11 +1,11 @@
 """Resume a killed run exactly where it stopped.
 
 Lightning restores weights, optimizer, LR scheduler and loop counters from a checkpoint. Three more
-things decide what the next step computes, and live here:
+things decide what the next step computes:
 
-- :class:`ResumableLoader`: which batch of which epoch comes next;
-- :func:`rng_state` / :func:`set_rng_state`: torch's random state, i.e. the next dropout masks;
-- :class:`LastCheckpoint`: ``last.ckpt`` written during the epoch too, not only at its end;
+- :class:`ResumableLoader` (here): which batch of which epoch comes next;
+- torch's random state, i.e. the next dropout masks (``checkpoint.rng_state``, restored by the model);
+- :class:`LastCheckpoint` (here): ``last.ckpt`` written during the epoch too, not only at its end;
 
 and :func:`find_last_checkpoint` says what ``--ckpt_path last`` means when every run logs to a new
 version folder.
@@ -17,7 +17,6 @@ import itertools
 from datetime import timedelta
 from pathlib import Path
 
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Sampler
@@ -72,20 +71,6 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self._resume_at = (state["epoch"], state["batches"])
-
-
-def rng_state() -> dict[str, torch.Tensor | list[torch.Tensor]]:
-    """torch's CPU and CUDA random states: all that dropout draws from (the samplers seed their own)."""
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class LastCheckpoint(ModelCheckpoint):

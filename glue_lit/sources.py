@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue_lit.errors import GlueLitError
@@ -25,33 +24,19 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 @dataclass
 class Examples:
-    """Raw examples of one split, column-wise."""
+    """Raw examples of one split, column-wise.
+
+    ``rows``: the file's rows with every column, in file order, when the reader was asked to keep
+    them (``predict`` writes your own test file back with the predictions added).
+    """
 
     texts: tuple[list[str], ...]
     labels: list[float] | None
     index: list[int]
+    rows: list[dict] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.index)
-
-
-def parse_label(task: GlueTask, value: str, where: str) -> float:
-    """Label id for a label name or id string (float score for regression); ``where`` names the row."""
-    value = value.strip()
-    if task.is_regression:
-        try:
-            score = float(value)
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise GlueLitError(f"{where}: regression target {value!r} is not a number")
-        return score
-    if value in task.label_names:
-        return task.label_names.index(value)
-    if value.lstrip("-").isdigit() and 0 <= int(value) < task.num_labels:
-        return int(value)
-    names = ", ".join(f"{i}={n}" for i, n in task.id2label.items())
-    raise GlueLitError(f"{where}: label {value!r} is not one of the {task.name} labels ({names})")
 
 
 def _rows_from_delimited(path: Path, delimiter: str, header: tuple[str, ...]):
@@ -108,13 +93,17 @@ def read_file(
     label_column: str | None,
     index_column: str | None = None,
     header: tuple[str, ...] = (),
+    keep_rows: bool = False,
 ) -> Examples:
     """Read one file; the split is labelled when ``label_column`` is present in its rows."""
     texts: tuple[list[str], ...] = tuple([] for _ in text_columns)
     labels: list[float] = []
     index: list[int] = []
+    rows: list[dict] = []
     labelled = None
     for line, row in read_rows(path, header):
+        if keep_rows:
+            rows.append(row)
         where = f"{path}:{line}"
         missing = [c for c in text_columns if c not in row]
         if missing:
@@ -127,10 +116,10 @@ def read_file(
         if labelled is None:
             labelled = label_column is not None and label_column in row
         if labelled:
-            labels.append(parse_label(task, str(row.get(label_column, "")), where))
+            labels.append(task.parse_label(str(row.get(label_column, "")), where))
         raw_index = row.get(index_column) if index_column else None
         index.append(int(raw_index) if raw_index not in (None, "") else len(index))
-    return Examples(texts, labels if labelled else None, index)
+    return Examples(texts, labels if labelled else None, index, rows if keep_rows else None)
 
 
 def read_glue_split(data_dir: Path, task: GlueTask, split: Split) -> Examples:
@@ -155,7 +144,7 @@ def read_hub_split(task: GlueTask, split: Split, cache_dir: str | None = None) -
     from glue_lit.hub import load_hub_dataset
 
     ds = load_hub_dataset(HUB_DATASET, task.hub_config, split.name, cache_dir)
-    labels = [float(x) if task.is_regression else int(x) for x in ds["label"]]
+    labels = list(ds["label"])  # ints, or floats for STS-B: as the task's label_dtype wants them
     unlabelled = all(x == -1 for x in labels)
     return Examples(
         tuple(list(ds[k]) for k in task.text_keys),

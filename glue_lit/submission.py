@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from glue_lit.errors import GlueLitError
-from glue_lit.sources import read_rows
+from glue_lit.sources import Examples
 from glue_lit.tasks import GlueTask, Split
 
 log = logging.getLogger("lightning.pytorch")
@@ -29,18 +29,9 @@ ADDED_COLUMNS = ("prediction", "score")
 _OUTPUT_SUFFIX = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".tsv", ".json": ".jsonl", ".jsonl": ".jsonl"}
 
 
-def format_prediction(task: GlueTask, prediction: float) -> str:
-    """One prediction as the GLUE leaderboard expects it for ``task``."""
-    if task.is_regression:
-        low, high = task.score_range or (-np.inf, np.inf)
-        return f"{min(max(float(prediction), low), high):.3f}"
-    label = int(prediction)
-    return task.label_names[label] if task.submit_label_names else str(label)
-
-
 def write_submission(path: Path, task: GlueTask, idx: np.ndarray, predictions: np.ndarray) -> None:
     """A leaderboard file: ``index<TAB>prediction`` rows in the given (index) order."""
-    lines = ["index\tprediction", *(f"{i}\t{format_prediction(task, p)}" for i, p in zip(idx, predictions))]
+    lines = ["index\tprediction", *(f"{i}\t{task.submission_value(p)}" for i, p in zip(idx, predictions))]
     with path.open("x", encoding="utf-8") as f:  # "x": never overwrite an earlier result
         f.write("\n".join(lines) + "\n")
 
@@ -52,31 +43,29 @@ def user_output_path(folder: Path, source: Path, split: str = "") -> Path:
 
 
 def write_user_predictions(
-    source: Path, dest: Path, task: GlueTask, index: list[int], result: dict[str, np.ndarray]
+    source: Path, examples: Examples, dest: Path, task: GlueTask, result: dict[str, np.ndarray]
 ) -> None:
     """Copy the rows of ``source`` to ``dest`` in file order, each with its prediction and score.
 
     Args:
-        source: the user's file that was predicted.
+        source: the user's file that was predicted (named in errors).
+        examples: its rows with every column and their example index, as the data module read them.
         dest: output file; its suffix picks CSV, TSV or JSON lines.
         task: the task whose label names the predictions are.
-        index: example index of each row of ``source``, in file order (as the data module read it).
-        result: ``idx``, ``predictions`` and ``scores`` of every example.
+        result: ``idx``, ``predictions`` and ``scores`` (one per row, see ``predict_step``) of every
+            example.
     """
     position = {int(i): k for k, i in enumerate(result["idx"])}
     if len(position) != len(result["idx"]):
         raise GlueLitError(f"{source}: the idx column repeats values; give every row its own idx")
-    rows = [row for _, row in read_rows(source)]
+    rows = [dict(row) for row in examples.rows]  # copies: the data module's rows stay as read
     clash = [c for c in ADDED_COLUMNS if rows and c in rows[0]]
     if clash:
         raise GlueLitError(f"{source}: already has a {clash[0]!r} column, which predict would add")
-    for row, i in zip(rows, index):
+    for row, i in zip(rows, examples.index):
         k = position[int(i)]
-        prediction, score = result["predictions"][k], result["scores"][k]
-        if task.is_regression:
-            row["prediction"], row["score"] = float(format_prediction(task, prediction)), float(score)
-        else:
-            row["prediction"], row["score"] = task.label_names[int(prediction)], float(score[int(prediction)])
+        row["prediction"] = task.prediction_value(result["predictions"][k])
+        row["score"] = float(result["scores"][k])
     with dest.open("x", encoding="utf-8", newline="") as f:
         if dest.suffix == ".jsonl":
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -109,7 +98,7 @@ class PredictionWriter(BasePredictionWriter):
         self.folder: Path | None = None
         self.written: list[Path] = []
         self._parts: dict[int, list[dict[str, np.ndarray]]] = {}
-        self._dm = None
+        self._dm = None  # the run's data module: its task, test splits and the rows it read
 
     def _targets(self) -> list[tuple[Split, Path]]:
         out = []
@@ -124,10 +113,9 @@ class PredictionWriter(BasePredictionWriter):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        from glue_lit.data import GLUEDataModule
-
         dm = trainer.datamodule
-        self._dm = dm if stage == "predict" and isinstance(dm, GLUEDataModule) else None
+        # Any data module with glue_lit's interface (a task, splits, user_file, source_rows).
+        self._dm = dm if stage == "predict" and hasattr(dm, "source_rows") else None
         if self._dm is None:
             return
         self._parts, self.written = {}, []
@@ -181,7 +169,6 @@ class PredictionWriter(BasePredictionWriter):
         if source is None:
             write_submission(path, self._dm.task, result["idx"].astype(np.int64), result["predictions"])
         else:
-            index = self._dm.read_split(split).index
-            write_user_predictions(source, path, self._dm.task, index, result)
+            write_user_predictions(source, self._dm.source_rows[split.name], path, self._dm.task, result)
         self.written.append(path)
         log.info(f"glue_lit: wrote {path} ({got} rows)")

@@ -7,6 +7,7 @@ original GLUE download (``glue_data/<Folder>/<file>.tsv``) spells the same thing
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from glue_lit.errors import GlueLitError
@@ -27,6 +28,10 @@ class Split:
     file: str
     prefix: str = ""
     submission: str = ""
+
+    def key(self, metric: str) -> str:
+        """Logged name of ``metric`` on this split: ``val_matched/accuracy``, ``val/loss``."""
+        return f"{self.prefix}/{metric}"
 
 
 @dataclass(frozen=True)
@@ -82,16 +87,41 @@ class GlueTask:
         return len(self.label_names) or 1
 
     @property
+    def problem_type(self) -> str:
+        """The ``problem_type`` of a transformers config: it picks the loss (MSE or cross-entropy)."""
+        return "regression" if self.is_regression else "single_label_classification"
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names or ("score",)))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in self.id2label.items()}
+
+    @property
+    def label_dtype(self) -> str:
+        """numpy dtype of the label tensors: the loss wants float scores or integer class ids."""
+        return "float32" if self.is_regression else "int64"
+
+    @property
+    def metric_keys(self) -> dict[str, tuple[str, ...]]:
+        """Logged metric names of each validation and test split: ``{"validation": ("val/mcc", ...)}``."""
+        return {s.name: tuple(s.key(m) for m in self.metrics) for s in (*self.validation, *self.test)}
+
+    @property
     def monitor_key(self) -> str:
         """Logged name of the monitored metric, on the first validation split."""
-        if not self.validation:
-            return ""
-        return f"{self.validation[0].prefix}/{self.monitor}"
+        return self.validation[0].key(self.monitor) if self.validation else ""
+
+    @property
+    def monitor_mode(self) -> str:
+        return "min" if self.monitor == "loss" else "max"
 
     @property
     def score_keys(self) -> tuple[str, ...]:
         """Logged dev metrics whose mean is the task's GLUE score (MNLI: matched and mismatched)."""
-        return tuple(f"{s.prefix}/{m}" for s in self.validation for m in self.glue_metrics or self.metrics)
+        return tuple(s.key(m) for s in self.validation for m in self.glue_metrics or self.metrics)
 
     def score(self, metrics: dict[str, float]) -> float | None:
         """GLUE's score of the task: the mean of its ``score_keys``; ``None`` when one is missing."""
@@ -100,14 +130,36 @@ class GlueTask:
             return None
         return sum(values) / len(values)
 
-    @property
-    def monitor_mode(self) -> str:
-        return "min" if self.monitor == "loss" else "max"
+    def parse_label(self, value: str, where: str) -> float:
+        """Label id of a label name or id string (float score for regression); ``where`` names the row."""
+        value = value.strip()
+        if self.is_regression:
+            try:
+                if math.isfinite(score := float(value)):
+                    return score
+            except ValueError:
+                pass
+            raise GlueLitError(f"{where}: regression target {value!r} is not a number")
+        if value in self.label_names:
+            return self.label_names.index(value)
+        if value.lstrip("-").isdigit() and 0 <= int(value) < self.num_labels:
+            return int(value)
+        names = ", ".join(f"{i}={n}" for i, n in self.id2label.items())
+        raise GlueLitError(f"{where}: label {value!r} is not one of the {self.name} labels ({names})")
 
-    @property
-    def id2label(self) -> dict[int, str]:
-        names = self.label_names or ("score",)
-        return dict(enumerate(names))
+    def prediction_value(self, prediction: float) -> str | float:
+        """A predicted label id's name, or a score clipped to ``score_range`` with GLUE's 3 decimals."""
+        if self.is_regression:
+            low, high = self.score_range or (-math.inf, math.inf)
+            return round(min(max(float(prediction), low), high), 3)
+        return self.label_names[int(prediction)]
+
+    def submission_value(self, prediction: float) -> str:
+        """A prediction as the task's GLUE leaderboard file holds it (label id, name, or score)."""
+        value = self.prediction_value(prediction)
+        if self.is_regression:
+            return f"{value:.3f}"
+        return value if self.submit_label_names else str(int(prediction))
 
     @property
     def tsv_columns(self) -> tuple[str, ...]:
@@ -116,13 +168,6 @@ class GlueTask:
     @property
     def splits(self) -> tuple[Split, ...]:
         return ((self.train,) if self.train else ()) + self.validation + self.test
-
-    def split(self, name: str) -> Split:
-        for s in self.splits:
-            if s.name == name:
-                return s
-        known = ", ".join(s.name for s in self.splits)
-        raise GlueLitError(f"task {self.name!r} has no split {name!r} (known: {known})")
 
 
 _VAL = (Split("validation", "dev.tsv", "val"),)

@@ -33,7 +33,7 @@ def big_examples(n: int = 20_000) -> Examples:
 def writer(tokenizer, ex, cache, expected: str, rounds: int, start, finished, end, done) -> None:
     for _ in range(rounds):
         start.wait()  # all begin on an empty cache: each writer tokenizes and writes the entry
-        assert digest(load_or_tokenize(tokenizer, ex, 64, False, cache)) == expected
+        assert digest(load_or_tokenize(tokenizer, ex, 64, "int64", cache)) == expected
         finished.wait()
         end.wait()
 
@@ -55,7 +55,7 @@ def reader(tokenizer, ex, cache, expected: str, rounds: int, start, finished, en
 def test_concurrent_runs_writing_the_same_entry_leave_it_whole(tiny_model, tmp_path):
     tokenizer, ex, cache = load_tokenizer(tiny_model), big_examples(), tmp_path / "cache" / "sst2"
     cache.mkdir(parents=True)
-    expected = digest(tokenize(tokenizer, ex, 64, False))
+    expected = digest(tokenize(tokenizer, ex, 64, "int64"))
     rounds, ctx = 3, multiprocessing.get_context("fork")
     sync = (ctx.Barrier(4), ctx.Barrier(3), ctx.Barrier(4), ctx.Event())  # start, finished, end, done
     start, finished, end, done = sync
@@ -84,15 +84,15 @@ def test_a_cache_that_cannot_be_written_only_warns(tiny_model, tmp_path):
     tokenizer, ex = load_tokenizer(tiny_model), big_examples(50)
     (tmp_path / "sst2").write_text("a file where the task folder should be")
     with pytest.warns(UserWarning, match="tokenization cache not written"):
-        arrays = load_or_tokenize(tokenizer, ex, 64, False, tmp_path / "sst2")
-    assert digest(arrays) == digest(tokenize(tokenizer, ex, 64, False))
+        arrays = load_or_tokenize(tokenizer, ex, 64, "int64", tmp_path / "sst2")
+    assert digest(arrays) == digest(tokenize(tokenizer, ex, 64, "int64"))
 
 
 def test_clear_cache_deletes_cache_entries_only(tiny_model, tmp_path, monkeypatch, capsys):
     tokenizer, ex = load_tokenizer(tiny_model), big_examples(50)
     root = tmp_path / "cache"
     for task in ("cola", "rte"):
-        load_or_tokenize(tokenizer, ex, 64, False, root / task)
+        load_or_tokenize(tokenizer, ex, 64, "int64", root / task)
     (root / "rte" / "tmpab12.tmp").write_bytes(b"left by a killed run")
     (root / "notes.txt").write_text("not ours")
     (root / "mine").mkdir()
@@ -104,7 +104,7 @@ def test_clear_cache_deletes_cache_entries_only(tiny_model, tmp_path, monkeypatc
         "mine", "mine/data.npz", "notes.txt"
     ]
     # Without --cache_dir: $GLUE_LIT_CACHE, as the runs use it.
-    load_or_tokenize(tokenizer, ex, 64, False, root / "cola")
+    load_or_tokenize(tokenizer, ex, 64, "int64", root / "cola")
     monkeypatch.setenv("GLUE_LIT_CACHE", str(root))
     assert main(["clear-cache"]) == 0
     assert not (root / "cola").exists()

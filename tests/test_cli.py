@@ -1,4 +1,8 @@
-"""End-to-end CLI runs of the tiny model on the little GLUE folder."""
+"""End-to-end CLI runs of the tiny model on the little GLUE folder, and the command line's help."""
+
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -89,3 +93,34 @@ def test_runs_never_overwrite_each_other(tiny_model, glue_dir, run_dir):
         assert main(["fit", *fit_args(tiny_model, glue_dir, "wnli", "--trainer.max_epochs", "1")]) == 0
     versions = sorted(p.name for p in (run_dir / "runs" / "wnli").iterdir())
     assert versions == ["version_0", "version_1"]
+
+
+LIGHTWEIGHT = [["--help"], ["export", "--help"], ["clear-cache", "--cache_dir", "empty-cache"]]
+
+
+@pytest.mark.parametrize("args", LIGHTWEIGHT, ids=" ".join)
+def test_help_export_and_clear_cache_start_without_lightning_or_torch(args, run_dir):
+    # Importing Lightning takes seconds; these answer at once.
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "glue_lit", *args], cwd=run_dir,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("lightning", "torch", "transformers")}
+
+
+def test_top_level_help_names_glue_lit_and_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: glue_lit ") and "GLUE" in out.split("\n\n")[1]
+    for name in ("fit", "validate", "test", "predict", "tune", "benchmark", "export", "clear-cache"):
+        described = re.search(rf"^    {name}\s+(\S.*)$|^    {name}\n\s+(\S.*)$", out, re.MULTILINE)
+        assert described, f"{name} is not listed with a description:\n{out}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fitt"])
+    assert exit_info.value.code == 2 and "invalid choice: 'fitt'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a subcommand's help comes from its own parser
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and out.startswith("usage: glue_lit") and "--model.learning_rate" in out

@@ -16,7 +16,6 @@ from glue_lit import get_task
 from glue_lit.__main__ import main
 from glue_lit.cli import cli_main
 from glue_lit.sources import read_glue_split
-from glue_lit.submission import format_prediction
 
 # What the GLUE leaderboard accepts in each file (GLUE_FORMATS.md); STS-B is checked as a float.
 NLI3 = {"entailment", "neutral", "contradiction"}
@@ -90,9 +89,9 @@ def test_predict_writes_the_glue_submission_file(task, tiny_model, glue_dir, run
 
 def test_stsb_submission_clips_to_0_5_with_three_decimals():
     stsb = get_task("stsb")
-    assert [format_prediction(stsb, x) for x in (-0.4, 2.34567, 7.1)] == ["0.000", "2.346", "5.000"]
-    assert format_prediction(get_task("rte"), 1) == "not_entailment"
-    assert format_prediction(get_task("wnli"), 1) == "1"
+    assert [stsb.submission_value(x) for x in (-0.4, 2.34567, 7.1)] == ["0.000", "2.346", "5.000"]
+    assert get_task("rte").submission_value(1) == "not_entailment"
+    assert get_task("wnli").submission_value(1) == "1"
 
 
 def test_without_output_dir_predictions_go_into_the_run_folder(tiny_model, glue_dir, run_dir):
@@ -189,6 +188,21 @@ def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained,
     else:
         assert [r["label"] for r in theirs] == [r["prediction"] for r in ours]
     assert [r["score"] for r in theirs] == pytest.approx([r["score"] for r in ours], abs=1e-5)
+
+
+def test_a_checkpoint_alone_holds_the_config_tokenizer_and_weights(trained, tiny_model):
+    from glue_lit.checkpoint import DATAMODULE_KEY, GlueCheckpoint
+    from glue_lit.data import GLUEDataModule
+    from glue_lit.hub import load_tokenizer
+
+    ckpt = GlueCheckpoint.read(Path(trained("stsb")))
+    assert (ckpt.task_name, ckpt.max_length) == ("stsb", 128)
+    config = ckpt.hf_config()
+    assert (config.problem_type, config.num_labels) == ("regression", 1)
+    text = "the cat is not on the mat"
+    assert ckpt.tokenizer()(text)["input_ids"] == load_tokenizer(tiny_model)(text)["input_ids"]
+    assert {"classifier.weight", "classifier.bias"} <= set(ckpt.model_weights)
+    assert DATAMODULE_KEY == GLUEDataModule.__qualname__  # where Lightning puts the data module's state
 
 
 def test_export_refuses_a_used_folder_and_a_missing_checkpoint(trained, run_dir, capsys):

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from test_cli import tb_scalars
 
 from glue_lit.__main__ import main
+from glue_lit.cli import build_run
 from glue_lit.data import GLUEDataModule
 from glue_lit.resume import ResumableLoader
 
@@ -142,13 +143,6 @@ def test_ckpt_path_last_in_a_shared_checkpoint_folder(tiny_model, glue_dir, run_
     assert state["epoch"] == 1 and state["global_step"] == 2 * 160 // 8
 
 
-def test_a_missing_ckpt_path_is_one_clear_error(tiny_model, glue_dir, run_dir, capsys):
-    args = fit_args(tiny_model, glue_dir, "wnli")
-    assert main(["validate", *args, "--ckpt_path", "last"]) == 2
-    err = capsys.readouterr().err
-    assert "glue_lit: error: --ckpt_path last: no last.ckpt in runs/wnli/*/checkpoints" in err
-
-
 def test_loader_resumes_at_the_next_batch_of_the_same_epoch(glue_dir, tiny_model, run_dir):
     dm = GLUEDataModule("sst2", tiny_model, data_dir=str(glue_dir), batch_size=8)
     dm.setup("fit")
@@ -211,12 +205,18 @@ def test_same_seed_same_run_bit_for_bit(tiny_model, glue_dir, run_dir):
     assert not all(torch.equal(w0[k], w2[k]) for k in w0)
 
 
-def test_seed_everything_seeds_the_data_order(glue_dir, tiny_model, run_dir, monkeypatch):
-    def first_batch(global_seed: str, **kwargs) -> list[int]:
-        monkeypatch.setenv("PL_GLOBAL_SEED", global_seed)
-        dm = GLUEDataModule("sst2", tiny_model, data_dir=str(glue_dir), batch_size=8, **kwargs)
+def test_seed_everything_seeds_the_data_order(glue_dir, tiny_model, run_dir):
+    def first_batch(*options: str) -> list[int]:
+        cli = build_run(fit_args(tiny_model, glue_dir, "sst2", *options))
+        # config.yaml keeps data.seed as given: rerun from it, another --seed_everything reorders too.
+        assert cli.config.data.seed == (5 if "--data.seed" in options else None)
+        dm = cli.datamodule
         dm.setup("fit")
         return next(iter(dm.train_dataloader()))["idx"].tolist()
 
-    assert first_batch("1") == first_batch("1") != first_batch("2")
-    assert first_batch("1", seed=5) == first_batch("2", seed=5)  # --data.seed fixes it on its own
+    assert first_batch("--seed_everything", "1") == first_batch("--seed_everything", "1")
+    assert first_batch("--seed_everything", "1") != first_batch("--seed_everything", "2")
+    fixed = ("--data.seed", "5")  # --data.seed fixes the data order on its own
+    assert first_batch("--seed_everything", "1", *fixed) == first_batch("--seed_everything", "2", *fixed)
+    # No seed at all: the data module's own default, 42, as with `--seed_everything 42`.
+    assert first_batch("--seed_everything", "false") == first_batch("--seed_everything", "42")

@@ -28,6 +28,12 @@ def load_bench():
     return module
 
 
+def speed_module(name: str):
+    """A module of benchmarks/speed/ (loading the script puts benchmarks/ on the path)."""
+    load_bench()
+    return importlib.import_module(f"speed.{name}")
+
+
 @pytest.mark.parametrize("task", ["cola", "mrpc"])
 @pytest.mark.parametrize("max_length", [128, 8])
 def test_tokenize_gives_the_ids_of_calling_the_tokenizer(glue_dir, tiny_model, task, max_length):
@@ -35,7 +41,7 @@ def test_tokenize_gives_the_ids_of_calling_the_tokenizer(glue_dir, tiny_model, t
     t = get_task(task)
     ex = read_glue_split(glue_dir, t, t.train)
     expected = tokenizer(*ex.texts, truncation=True, max_length=max_length)
-    arrays = tokenize(tokenizer, ex, max_length, t.is_regression)
+    arrays = tokenize(tokenizer, ex, max_length, t.label_dtype)
     offsets = arrays["offsets"]
     assert len(offsets) == len(ex) + 1
     for key in ("input_ids", "token_type_ids"):
@@ -46,7 +52,7 @@ def test_tokenize_gives_the_ids_of_calling_the_tokenizer(glue_dir, tiny_model, t
 
 
 def test_probe_counts_training_tokens_only(tiny_model):
-    bench = load_bench()
+    bench = speed_module("probe")
     model = load_model(tiny_model, num_labels=2)
     probe = bench.Probe("cpu")
     model.register_forward_pre_hook(probe.count_tokens, with_kwargs=True)
@@ -64,7 +70,7 @@ def test_probe_counts_training_tokens_only(tiny_model):
 
 
 @pytest.mark.slow
-def test_benchmark_compares_glue_lit_and_trainer_in_one_run(glue_dir, tiny_model, run_dir):
+def test_benchmark_compares_glue_lit_trainer_and_bare_loop_in_one_run(glue_dir, tiny_model, run_dir):
     out = run_dir / "result.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--model", tiny_model, "--data-dir", str(glue_dir),
@@ -73,16 +79,40 @@ def test_benchmark_compares_glue_lit_and_trainer_in_one_run(glue_dir, tiny_model
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "glue_lit / Trainer real tokens/s" in proc.stdout
+    assert "glue_lit / bare loop step time" in proc.stdout
     result = json.loads(out.read_text())
-    glue_lit, trainer = result["runners"]["glue_lit"], result["runners"]["trainer"]
-    for r in (glue_lit, trainer):
+    glue_lit, trainer, bare = (result["runners"][n] for n in ("glue_lit", "trainer", "bare"))
+    for r in (glue_lit, trainer, bare):
         assert r["steps"] == 3 and r["samples"] == 48
         assert 0 < r["padding_efficiency"] <= 1 and 0 < r["optimizer_share"] < 1
         assert 0 < r["mfu"] < 1 and r["peak_rss_mb"] > 0
     # Length grouping: glue_lit pads less than the Trainer's random batches.
     assert glue_lit["padding_efficiency"] > trainer["padding_efficiency"]
-    assert result["tokens_per_s_ratio"] > 0
+    # The bare loop trains the very batches glue_lit trains on.
+    for key in ("real_tokens", "padded_tokens"):
+        assert bare[key] == glue_lit[key]
+    assert result["tokens_per_s_ratio"] > 0 and result["step_ms_ratio_bare"] > 0
     assert not list(run_dir.glob("runs")) and not list(run_dir.glob("hf-trainer"))
+
+
+@pytest.mark.slow
+def test_benchmark_times_whole_processes(glue_dir, tiny_model, run_dir):
+    out = run_dir / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--model", tiny_model, "--data-dir", str(glue_dir), "--task", "cola",
+         "--max-steps", "2", "--batch-size", "16", "--runners", "glue_lit_process,trainer_process",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "whole process, Trainer / glue_lit wall-clock" in proc.stdout
+    result = json.loads(out.read_text())
+    for r in result["runners"].values():
+        assert r["steps"] == 2 and 0 < r["startup_s"] < r["wall_s"]
+        assert r["startup_s"] + r["fit_s"] + r["after_s"] == pytest.approx(r["wall_s"])
+    assert result["wall_s_ratio"] > 0
+    # Logs, checkpoints and the recipe's records stay in temporary folders.
+    assert not list(run_dir.glob("runs")) and not list(run_dir.glob("records"))
 
 
 def test_tokenize_only_reports_cold_and_cached_times(glue_dir, tiny_model, run_dir):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,13 +18,17 @@ import pytest
 import sqlalchemy
 import yaml
 from conftest import REPO
+from docstring_parser import parse as parse_docstring
 from lightning.pytorch.callbacks import Callback
 from optuna.trial import TrialState
 
 from glue_lit.__main__ import main
-from glue_lit.cli import cli_main
-from glue_lit.errors import GlueLitError
-from glue_lit.tune_space import as_override, parse_tune_args, suggest
+from glue_lit.cli import build_run, cli_main
+from glue_lit.tune import TuneOptions, parse
+from glue_lit.tune import study as study_module
+from glue_lit.tune.space import as_override, suggest
+from glue_lit.tune.study import hide_password, scrub
+from glue_lit.tune.workers import worker_envs
 
 TUNE_CONFIGS = sorted((REPO / "configs" / "tune").glob("*.yaml"))
 # STS-B: its Pearson score moves with every step even for a tiny model, so trials differ.
@@ -73,12 +79,12 @@ def read_csv(path: Path) -> list[dict]:
 def test_every_search_space_config_samples_values_fit_accepts(config, tiny_model, run_dir):
     task_config = REPO / "configs" / f"{config.stem}.yaml"  # the task config it is meant to follow
     configs = [str(task_config)] if task_config.is_file() else []
-    args = parse_tune_args([arg for c in [*configs, str(config)] for arg in ("--config", c)])
-    assert args.space and args.fit_args == [arg for c in configs for arg in ("--config", c)]
+    setup = parse([arg for c in [*configs, str(config)] for arg in ("--config", c)])
+    assert setup.options.space and setup.fit_configs == configs
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-    values = {key: suggest(trial, key, dist) for key, dist in args.space.items()}
-    cli = cli_main([*args.fit_args, "--model.model_name_or_path", tiny_model, "--trainer.logger", "false",
-                    *(as_override(k, v) for k, v in values.items())], run=False)
+    values = {key: suggest(trial, key, dist) for key, dist in setup.options.distributions().items()}
+    cli = build_run(["--config", setup.fit_config, "--model.model_name_or_path", tiny_model,
+                     "--trainer.logger", "false", *(as_override(k, v) for k, v in values.items())])
     parsed = cli.config.as_dict()
     for key, value in values.items():
         node = parsed
@@ -87,35 +93,54 @@ def test_every_search_space_config_samples_values_fit_accepts(config, tiny_model
         assert node == value, key
 
 
-def test_tune_sections_are_cut_out_of_the_configs_and_merged(run_dir):
-    both = run_dir / "both.yaml"  # a fit config with a tune section: fit gets the rest only
-    fit = {"model": {"learning_rate": 1e-4}}
-    both.write_text(yaml.safe_dump({**fit, "tune": {"n_trials": 3, "space": SPACE}}))
-    later = write_space(run_dir, {"trainer.max_epochs": None}, pruner="hyperband")
-    args = parse_tune_args(["--config", str(both), "--data.batch_size", "8", "--config", str(later),
-                            "--tune.n_trials=5", "--tune.study_name", "mine",
-                            "--tune.space.data.batch_size", "{type: categorical, choices: [8, 16]}"])
-    assert args.fit_args == ["--config", yaml.safe_dump(fit), "--data.batch_size", "8"]
-    assert args.fit_configs == []  # neither file can go to `fit` as it is
-    assert (args.options.n_trials, args.options.pruner, args.options.study_name) == (5, "hyperband", "mine")
-    # A later file dropped max_epochs with null; the command line added the batch size.
-    assert list(args.space) == ["model.learning_rate", "data.batch_size"]
-    assert args.space["data.batch_size"].choices == (8, 16)
+def test_tune_sections_are_parsed_with_the_fit_options(run_dir):
+    both = run_dir / "both.yaml"  # a fit config with a tune section: fit gets the rest
+    both.write_text(yaml.safe_dump({"model": {"learning_rate": 1e-4},
+                                    "tune": {"n_trials": 3, "pruner": "hyperband", "space": SPACE}}))
+    later = write_space(run_dir, {"data.batch_size": {"type": "categorical", "choices": [8, 16]}})
+    setup = parse(["--config", str(both), "--data.batch_size", "8", "--config", str(later),
+                   "--tune.n_trials=5", "--tune.study_name", "mine"])
+    fit = yaml.safe_load(setup.fit_config)
+    assert "tune" not in fit and fit["model"]["learning_rate"] == 1e-4 and fit["data"]["batch_size"] == 8
+    assert setup.fit_configs == []  # neither file can go to `fit` as it is
+    # Later configs and the command line win, option by option; a later space replaces the earlier.
+    assert (setup.options.n_trials, setup.options.study_name) == (5, "mine")
+    assert setup.options.pruner == "none"  # write_space's default, after both.yaml's hyperband
+    assert list(setup.options.space) == ["data.batch_size"]
+    assert setup.options.distributions()["data.batch_size"].choices == (8, 16)
+    space = '{"trainer.max_epochs": {type: int, low: 1, high: 2}}'
+    assert list(parse(["--config", str(both), "--tune.space", space]).options.space) == ["trainer.max_epochs"]
+
+
+def test_the_task_of_the_study_is_the_one_fit_would_train(run_dir, base):
+    assert parse(["--config", str(base), "--config", str(write_space(run_dir))]).task.name == "stsb"
+    assert parse(["--config", str(write_space(run_dir))]).task.name == "cola"  # GLUEDataModule's default
+    space = write_space(run_dir)
+    assert main(["tune", "--config", str(base), "--config", str(space), "--data.task_name", "colaa"]) == 2
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"type": "uniform", "low": 0, "high": 1}, "type: float|int|categorical"),
-    ({"type": "float", "low": 1.0}, "missing field 'high'"),
+    ({"type": "uniform", "low": 0, "high": 1}, "Got value: uniform"),  # from the parser
+    ({"type": "float", "low": 1.0, "hgh": 2.0}, "hgh"),  # from the parser
+    ({"type": "float", "low": 1.0}, "tune.space.model.learning_rate: missing field 'high'"),
     ({"type": "float", "low": 1.0, "high": 0.1}, "tune.space.model.learning_rate"),
     ({"type": "categorical", "choices": [1, 2], "log": True}, "unknown field(s) log"),
 ])
 def test_a_bad_search_space_is_one_clear_error(base, run_dir, capsys, spec, message):
     space = write_space(run_dir, {"model.learning_rate": spec})
-    with pytest.raises(GlueLitError, match="tune.space.model.learning_rate"):
-        parse_tune_args(["--config", str(base), "--config", str(space)])
     assert main(tune_args(base, space)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("glue_lit: error: tune.space") and message in err[0]
+    assert len(err) == 1 and err[0].startswith("glue_lit: error: ") and "tune.space" in err[0], err
+    assert message in err[0]
+    assert not (run_dir / "studies").exists()
+
+
+def test_a_bad_tune_option_names_the_option(base, run_dir, capsys):
+    space = write_space(run_dir)
+    for option, value in (("--tune.pruner", "median-ish"), ("--tune.n_trials", "0"), ("--tune.nope", "1")):
+        assert main(tune_args(base, space, option, value)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("glue_lit: error: ") and option[2:] in err[0], err
 
 
 @pytest.mark.parametrize("pruner", ["median", "hyperband"])
@@ -252,8 +277,8 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 600
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _worker(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+def _worker(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env}
     return subprocess.Popen([sys.executable, "-m", "glue_lit", *args], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -298,8 +323,9 @@ def test_two_workers_share_one_study_on_postgresql(base, run_dir):
         pytest.skip("GLUE_LIT_PG_URL is not set (.ci/postgres.sh starts a server and prints it)")
     name = f"two_workers_{uuid.uuid4().hex[:8]}"
     # A generous grace period: on a loaded machine a live worker's heartbeat can be late.
-    space = write_space(run_dir, n_trials=8, study_name=name, storage=url, grace_period=60)
-    workers = [_worker(tune_args(base, space), run_dir) for _ in range(2)]
+    space = write_space(run_dir, n_trials=8, study_name=name, grace_period=60)
+    # The URL from the environment, as on a cluster: no file or command line holds the password.
+    workers = [_worker(tune_args(base, space), run_dir, GLUE_LIT_STORAGE=url) for _ in range(2)]
     for proc in workers:
         _, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-3000:]
@@ -313,3 +339,99 @@ def test_two_workers_share_one_study_on_postgresql(base, run_dir):
     assert len({t.params["model.learning_rate"] for t in trials}) == len(trials)  # no duplicates
     for t in trials:  # every trial ran exactly once: one TensorBoard run in its folder
         assert len(list((run_dir / "studies" / name / f"trial_{t.number}").glob("events.*"))) == 1
+
+
+def test_two_workers_started_by_one_command_share_one_study(base, run_dir, capfd):
+    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=4)
+    assert main(tune_args(base, space, "--tune.workers", "2")) == 0
+    err = capfd.readouterr().err
+    pids = set(re.findall(r"tune: worker \d \(pid (\d+)\) on CPU, 1 threads", err))  # 2 cores here
+    assert len(pids) == 2 and str(os.getpid()) not in pids, err[-3000:]
+    trials = load(run_dir).get_trials()
+    assert states(load(run_dir)).count("COMPLETE") in (4, 5) and "FAIL" not in states(load(run_dir))
+    assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials} <= pids  # run by the workers
+    assert (run_dir / "studies" / "stsb" / "best.yaml").is_file()
+
+
+def test_each_worker_gets_its_own_gpu_or_a_share_of_the_cores():
+    # Four GPUs, three workers: GPUs 0, 1, 2; CUDA_VISIBLE_DEVICES ids are kept; more workers than
+    # GPUs take them in turn. Without GPUs the cores are split, unless the user set the threads.
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in worker_envs(3, {}, gpus=4, cpus=8)] == ["0", "1", "2"]
+    env = {"CUDA_VISIBLE_DEVICES": "3,5", "PATH": "/bin"}
+    envs = worker_envs(3, env, gpus=2, cpus=8)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["3", "5", "3"] and envs[0]["PATH"] == "/bin"
+    assert all("OMP_NUM_THREADS" not in e for e in envs)
+    assert [e["OMP_NUM_THREADS"] for e in worker_envs(2, {}, gpus=0, cpus=8)] == ["4", "4"]
+    assert [e["OMP_NUM_THREADS"] for e in worker_envs(3, {}, gpus=0, cpus=2)] == ["1", "1", "1"]
+    assert worker_envs(2, {"OMP_NUM_THREADS": "2"}, gpus=0, cpus=8)[1]["OMP_NUM_THREADS"] == "2"
+    assert "CUDA_VISIBLE_DEVICES" not in worker_envs(2, {}, gpus=0, cpus=8)[0]
+
+
+@pytest.mark.parametrize("url, shown, password", [
+    ("postgresql://tuner:S3cret@db.example:5432/studies", "postgresql://tuner:***@db.example:5432/studies",
+     "S3cret"),
+    ("postgresql+psycopg2://tuner:p%40ss@db/studies?sslmode=require",
+     "postgresql+psycopg2://tuner:***@db/studies?sslmode=require", "p@ss"),
+    ("mysql://tuner:p@ss@db/studies", "mysql://tuner:***@db/studies", "p@ss"),  # an unquoted @
+    ("postgresql://tuner@db/studies", "postgresql://tuner@db/studies", None),
+    ("sqlite:///studies/cola/study.db", "sqlite:///studies/cola/study.db", None),
+])
+def test_storage_urls_are_shown_without_their_password(url, shown, password):
+    assert hide_password(url) == shown
+    # A driver's error message may quote the URL or the password itself.
+    message = scrub(f"cannot connect to {url}: password {password} rejected", url)
+    assert message == f"cannot connect to {shown}: password {'***' if password else None} rejected"
+
+
+PASSWORD = "Pw-9f3kQz"
+PG_URL = f"postgresql://tuner:{PASSWORD}@db.example:5432/studies"
+
+
+@pytest.mark.parametrize("where", ["environment", "command line"])
+def test_no_file_or_line_tune_writes_holds_the_storage_password(base, run_dir, capfd, monkeypatch, where):
+    opened = []
+    real = study_module.RDBStorage
+
+    def storage(url, **kwargs):  # the PostgreSQL study, kept in SQLite: no server needed
+        opened.append(url)
+        return real(f"sqlite:///{run_dir / 'server.db'}", **kwargs)
+
+    monkeypatch.setattr(study_module, "RDBStorage", storage)
+    space = write_space(run_dir, n_trials=2)
+    if where == "environment":
+        monkeypatch.setenv("GLUE_LIT_STORAGE", PG_URL)
+        assert main(tune_args(base, space)) == 0
+    else:
+        assert main(tune_args(base, space, "--tune.storage", PG_URL)) == 0
+    assert opened == [PG_URL]
+    out, err = capfd.readouterr()
+    study = optuna.load_study(study_name="stsb", storage=f"sqlite:///{run_dir / 'server.db'}")
+    assert states(study) == ["COMPLETE", "COMPLETE"]
+    written = [p for p in (run_dir / "studies").rglob("*") if p.is_file()]
+    assert any(p.name == "config.yaml" for p in written) and any(p.name == "best.yaml" for p in written)
+    assert any(p.name.startswith("events.out.tfevents") for p in written)  # TensorBoard, hparams too
+    for path in [*written, run_dir / "server.db"]:
+        assert PASSWORD.encode() not in path.read_bytes(), path
+    assert PASSWORD not in out + err
+
+
+def test_a_storage_that_cannot_be_opened_is_named_without_its_password(base, run_dir, capfd):
+    url = f"postgresql://tuner:{PASSWORD}@127.0.0.1:1/studies"  # nothing listens on port 1
+    assert main(tune_args(base, write_space(run_dir), "--tune.storage", url)) == 2
+    out, err = capfd.readouterr()
+    assert "glue_lit: error: cannot open the study storage postgresql://tuner:***@127.0.0.1:1/studies" in err
+    assert PASSWORD not in out + err
+    assert all(PASSWORD.encode() not in p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
+
+
+def test_tune_help_documents_every_tune_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    text = " ".join(out.split())
+    assert out.startswith("usage: glue_lit tune ") and "--model.learning_rate" in out  # fit's options too
+    docs = {p.arg_name: p.description for p in parse_docstring(TuneOptions.__doc__).params}
+    for field in dataclasses.fields(TuneOptions):
+        assert f"--tune.{field.name} " in out, field.name
+        assert " ".join(docs[field.name].split()[:6]) in text, field.name

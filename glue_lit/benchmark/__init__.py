@@ -76,7 +76,8 @@ def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
     """The folder to write to and whether it continues an earlier benchmark."""
     versions = _versions(root)
     newest = versions[-1] if versions else None
-    earlier = json.loads((newest / "plan.json").read_text()) if newest and (newest / "plan.json").is_file() else None
+    plan_file = newest / "plan.json" if newest else None
+    earlier = json.loads(plan_file.read_text()) if plan_file and plan_file.is_file() else None
     if resume:
         if earlier is None:
             raise GlueLitError(f"--resume: no earlier benchmark in {root}")
@@ -112,7 +113,8 @@ def main(argv: list[str]) -> None:
             "max_train": args.max_train, "submission": args.submission}
     folder, resumed = choose_folder(args.out, plan, args.resume)
     if resumed:
-        print(f"glue_lit: benchmark: continuing {folder} ({len(load_records(folder))} runs done)", file=sys.stderr)
+        done = len(load_records(folder))
+        print(f"glue_lit: benchmark: continuing {folder}: {done} runs done, running the rest", file=sys.stderr)
     from glue_lit.benchmark.runs import run_one, task_args  # Lightning: only once the input is checked
 
     submission = folder / "submission" if args.submission else None
@@ -131,13 +133,13 @@ def main(argv: list[str]) -> None:
                 continue
             save_record(folder, record)
     command = shlex.join(["python", "-m", "glue_lit", "benchmark", *argv])
-    report(folder, command, args.baseline, failed, submission)
+    write_results(folder, command, args.baseline, failed, submission)
     if failed:
         raise GlueLitError(f"{len(failed)} of {len(tasks) * len(seeds)} runs failed "
                            f"({'; '.join(failed)}); see {folder}")
 
 
-def report(folder: Path, command: str, baseline: Path | None, failed: list[str],
+def write_results(folder: Path, command: str, baseline: Path | None, failed: list[str],
            submission: Path | None = None) -> str:
     """Write results.md/.csv/.json for the records in ``folder`` (and ``baseline``'s beside them)."""
     records = load_records(folder)
@@ -150,11 +152,12 @@ def report(folder: Path, command: str, baseline: Path | None, failed: list[str],
     other_refs = [ref for ref in REFERENCES if ref not in references]
     markdown = render_markdown(runners, references, other_refs, models, command)
     if failed:
-        markdown += "\nFailed runs (run the command again to retry them):\n" + "".join(f"- {f}\n" for f in failed)
+        markdown += "\nFailed runs (run the command again to retry them):\n"
+        markdown += "".join(f"- {f}\n" for f in failed)
     result = {"command": command, "runners": runners,
               "glue_average": {name: glue_average(s) for name, s in runners.items()},
               "runs": records + others, "failed": failed,
-              "references": [{"checkpoint": r.checkpoint, "source": r.source, "dev": r.dev} for r in REFERENCES]}
+              "references": [vars(r) for r in REFERENCES]}
     if submission is not None and submission.is_dir():
         names = sorted(p.name for p in submission.iterdir() if p.is_file())
         with zipfile.ZipFile(folder / "submission.zip", "w", zipfile.ZIP_DEFLATED) as z:

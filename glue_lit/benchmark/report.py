@@ -75,6 +75,29 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _metrics(stats: dict) -> str:
+    return ", ".join(f"{metric_label(k)} {_cell(s)}" for k, s in stats.items())
+
+
+def runner_table(runner: str, stats: dict, references: list[Reference]) -> list[str]:
+    """One row per task: best and last dev metrics over seeds, score, steps, wall time, collapses."""
+    head = ["task", "seeds", "best: dev metrics", "last: dev metrics", "score", "steps", "wall s",
+            "collapsed", *(f"{r.checkpoint} (published)" for r in references)]
+    lines = [f"## {runner}", "", _row(head), "|" + "---|" * len(head)]
+    for name, e in stats.items():
+        refs = [_fmt(get_task(name).score(r.dev.get(name, {}))) for r in references]
+        seeds = ",".join(map(str, e["seeds"]))
+        lines.append(_row([name, seeds, _metrics(e["best"]), _metrics(e["last"]), _fmt(e["score"]),
+                           f"{e['steps']:.0f}", f"{e['wall_s']:.0f}", _collapsed(e), *refs]))
+    average = ["**GLUE average**", "", "", "", f"**{_fmt(glue_average(stats))}**", "", "", "",
+               *(_fmt(_ref_average(r, stats)) for r in references)]
+    return [*lines, _row(average), ""]
+
+
 def render_markdown(runners: dict[str, dict], references: list[Reference], others: list[Reference],
                     models: list[str], command: str) -> str:
     """One table per runner, then (with two runners) the side-by-side table of monitored metrics."""
@@ -86,30 +109,18 @@ def render_markdown(runners: dict[str, dict], references: list[Reference], other
         "and QQP, of Pearson and Spearman for STS-B, MNLI matched and mismatched).", "",
     ]
     for runner, stats in runners.items():
-        refs = [f"{r.checkpoint} (published)" for r in references]
-        head = ["task", "seeds", "best: dev metrics", "last: dev metrics", "score", "steps", "wall s",
-                "collapsed", *refs]
-        lines += [f"## {runner}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for name, e in stats.items():
-            best = ", ".join(f"{metric_label(k)} {_cell(s)}" for k, s in e["best"].items())
-            last = ", ".join(f"{metric_label(k)} {_cell(s)}" for k, s in e["last"].items())
-            refs = [_fmt(get_task(name).score(r.dev.get(name, {}))) for r in references]
-            lines.append("| " + " | ".join([name, ",".join(map(str, e["seeds"])), best, last, _fmt(e["score"]),
-                                            f"{e['steps']:.0f}", f"{e['wall_s']:.0f}", _collapsed(e), *refs]) + " |")
-        lines += [f"| **GLUE average** | | | | **{_fmt(glue_average(stats))}** | | | | "
-                  + " | ".join(_fmt(_ref_average(r, stats)) for r in references) + (" |" if references else ""), ""]
+        lines += runner_table(runner, stats, references)
     if len(runners) == 2:
         lines += side_by_side(runners)
     if others:
         lines += ["## Published results of other checkpoints", "",
-                  "Not this run's model: what those Hub checkpoints reach, for a user who fine-tunes them.", ""]
+                  "Not this run's model: what those Hub checkpoints reach when fine-tuned.", ""]
         for r in others:
-            scores = ", ".join(f"{t} {_fmt(get_task(t).score(d))}" for t, d in r.dev.items()
-                               if get_task(t).score(d) is not None)
-            lines.append(f"- `{r.checkpoint}` ({r.source}): {scores}")
+            scores = {t: get_task(t).score(d) for t, d in r.dev.items()}
+            text = ", ".join(f"{t} {v:.2f}" for t, v in scores.items() if v is not None)
+            lines.append(f"- `{r.checkpoint}` ({r.source}): {text}")
         lines.append("")
-    for r in references:
-        lines.append(f"- `{r.checkpoint}` (published): {r.source}.")
+    lines += [f"- `{r.checkpoint}` (published): {r.source}." for r in references]
     lines += ["", f"Command: `{command}`", ""]
     return "\n".join(lines)
 
@@ -122,9 +133,11 @@ def _ref_average(ref: Reference, stats: dict) -> float | None:
 def side_by_side(runners: dict[str, dict]) -> list[str]:
     """task | metric | runner A median (± std) | runner B median (± std) | seeds | steps."""
     (a, sa), (b, sb) = runners.items()
-    head = ["task", "metric (best validation)", f"{a} median (± std)", f"{b} median (± std)", "seeds", "steps"]
-    lines = [f"## {a} beside {b}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in [t for t in sa if t in sb]:
+    head = ["task", "metric (best validation)", f"{a} median (± std)", f"{b} median (± std)", "seeds",
+            "steps"]
+    lines = [f"## {a} beside {b}", "", _row(head), "|" + "---|" * len(head)]
+    common = [t for t in sa if t in sb]
+    for name in common:
         key = get_task(name).monitor_key
         cells = []
         for e in (sa[name], sb[name]):
@@ -133,16 +146,18 @@ def side_by_side(runners: dict[str, dict]) -> list[str]:
             cells.append(f"{s['median']:.2f} (± {s['std']:.2f}){flag}" if s else "-")
         seeds = ",".join(map(str, sorted(set(sa[name]["seeds"]) & set(sb[name]["seeds"]))))
         steps = f"{sa[name]['steps']:.0f} / {sb[name]['steps']:.0f}"
-        lines.append("| " + " | ".join([name, metric_label(key), *cells, seeds, steps]) + " |")
-    common = [t for t in sa if t in sb]
-    avg = [glue_average({t: s[t] for t in common}) for s in (sa, sb)]
-    lines += [f"| **GLUE average** | score | **{_fmt(avg[0])}** | **{_fmt(avg[1])}** | | |", ""]
-    return lines
+        lines.append(_row([name, metric_label(key), *cells, seeds, steps]))
+    avg = [_fmt(glue_average({t: s[t] for t in common})) for s in (sa, sb)]
+    return [*lines, _row(["**GLUE average**", "score", f"**{avg[0]}**", f"**{avg[1]}**", "", ""]), ""]
+
+
+def _run_metrics(record: dict, at: str) -> dict[str, float]:
+    return (record[at] or {}).get("metrics") or {}
 
 
 def write_csv(path: Path, records: list[dict], runners: dict[str, dict]) -> None:
     """One row per run (best and last metrics), then median/mean/std rows per runner and task."""
-    keys = sorted({k for r in records for at in ("best", "last") for k in ((r[at] or {}).get("metrics") or {})})
+    keys = sorted({k for r in records for at in ("best", "last") for k in _run_metrics(r, at)})
     fields = ["row", "runner", "task", "seed", *(f"{at} {k}" for at in ("best", "last") for k in keys),
               "best epoch", "collapsed", "score", "steps", "wall_s"]
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -152,7 +167,7 @@ def write_csv(path: Path, records: list[dict], runners: dict[str, dict]) -> None
             row = {"row": "run", "runner": r["runner"], "task": r["task"], "seed": r["seed"],
                    "steps": r["steps"], "wall_s": r["wall_s"]}
             for at in ("best", "last"):
-                for k, v in ((r[at] or {}).get("metrics") or {}).items():
+                for k, v in _run_metrics(r, at).items():
                     row[f"{at} {k}"] = round(100 * v, 4)
             if r["best"]:
                 row["best epoch"], row["collapsed"] = r["best"]["epoch"], r["best"]["collapsed"] or ""
@@ -161,7 +176,8 @@ def write_csv(path: Path, records: list[dict], runners: dict[str, dict]) -> None
         for runner, stats in runners.items():
             for name, e in stats.items():
                 for stat in ("median", "mean", "std"):
-                    row = {"row": stat, "runner": runner, "task": name, "seed": ",".join(map(str, e["seeds"]))}
+                    seeds = ",".join(map(str, e["seeds"]))
+                    row = {"row": stat, "runner": runner, "task": name, "seed": seeds}
                     for at in ("best", "last"):
                         row.update({f"{at} {k}": round(s[stat], 4) for k, s in e[at].items()})
                     if stat == "median":

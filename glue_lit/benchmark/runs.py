@@ -46,8 +46,8 @@ class History(L.Callback):
             return
         metrics, reasons = {}, []
         for i, split in enumerate(self.task.validation):
-            values = {k: float(v) for k, v in trainer.callback_metrics.items()
-                      if k.startswith(f"{split.prefix}/") and not k.endswith("/loss")}
+            keys = self.task.metric_keys[split.name]
+            values = {k: float(v) for k, v in trainer.callback_metrics.items() if k in keys}
             metrics.update(values)
             reason = collapse_reason(self.task, torch.cat(self._predictions.get(i, [torch.empty(0)])), values)
             if reason:

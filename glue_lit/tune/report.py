@@ -17,11 +17,11 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from glue_lit.tune_space import nested
+from glue_lit.tune.space import nested
 
 if TYPE_CHECKING:
     from glue_lit.tasks import GlueTask
-    from glue_lit.tune_space import TuneArgs
+    from glue_lit.tune.command import TuneSetup
 
 
 def _write(path: Path, text: str) -> None:
@@ -69,23 +69,23 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def best_config(study: optuna.Study, task: GlueTask, args: TuneArgs, folder: Path) -> str | None:
+def best_config(study: optuna.Study, task: GlueTask, setup: TuneSetup, folder: Path) -> str | None:
     """The best trial's values as a ``fit`` config to put after the configs the study used."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
     best = study.best_trial
-    subset = args.options.train_subset
+    subset = setup.options.train_subset
     data = "the configured train split" if subset is None else (
         f"{subset:.0%} of the train split" if subset <= 1 else f"{int(subset)} train examples")
-    configs = " ".join(f"--config {c}" for c in args.fit_configs)
+    configs = " ".join(f"--config {c}" for c in setup.fit_configs)
     header = (
         f"# Best of study {study.study_name!r}: trial {best.number}, {task.monitor_key} = "
         f"{best.value:.4f} (trained on {data}; {len(complete)} complete trials).\n"
         f"# Train the final model on the full data, after the configs the study used:\n"
         f"#   python -m glue_lit fit {configs} --config {folder / 'best.yaml'}\n"
     )
-    ordered = {k: best.params[k] for k in args.space if k in best.params}
+    ordered = {k: best.params[k] for k in setup.options.space if k in best.params}
     return header + yaml.safe_dump(nested(ordered), sort_keys=False)
 
 
@@ -111,8 +111,8 @@ def write_plots(study: optuna.Study, folder: Path) -> list[str]:
     return skipped
 
 
-def write_reports(study: optuna.Study, folder: Path, task: GlueTask, args: TuneArgs) -> None:
-    keys = list(args.space)
+def write_reports(study: optuna.Study, folder: Path, task: GlueTask, setup: TuneSetup) -> None:
+    keys = list(setup.options.space)
     rows = trial_rows(study, keys)
     print(format_table(rows))
     out = io.StringIO()
@@ -124,7 +124,7 @@ def write_reports(study: optuna.Study, folder: Path, task: GlueTask, args: TuneA
     steps = sum(r["steps"] or 0 for r in rows)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
     print(f"study {study.study_name!r}: {len(rows)} trials ({summary or 'none'}), {steps} training steps")
-    best = best_config(study, task, args, folder)
+    best = best_config(study, task, setup, folder)
     if best:
         _write(folder / "best.yaml", best)
         print(f"best trial {study.best_trial.number}: {task.monitor_key} = {study.best_value:.4f} "

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote
 
 import optuna
 import sqlalchemy
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask
-from glue_lit.tune_space import TuneOptions
+from glue_lit.tune.options import TuneOptions
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -42,8 +43,22 @@ class TrialSeededTPE(optuna.samplers.TPESampler):
             self._random_sampler._rng.rng.seed(self._base_seed + trial.number)
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+# user:password@ in a URL; greedy up to the last "@", so that an unquoted "@" in a password is masked too.
+_PASSWORD = re.compile(r"(?P<user>://[^:/@]*):(?P<password>.*)@")
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password as ``***`` (``postgresql://user:***@host/db``)."""
+    return _PASSWORD.sub(r"\g<user>:***@", url)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message, say) with the password of ``url`` masked wherever it appears."""
+    found = _PASSWORD.search(url)
+    secrets = {found["password"], unquote(found["password"])} if found else set()
+    for secret in secrets - {""}:
+        text = text.replace(secret, "***")
+    return text
 
 
 def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
@@ -63,11 +78,11 @@ def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
         except Exception as err:  # bad URL, server down, missing driver...
             error = err
             break
-    raise GlueLitError(f"cannot open the study storage {_hide_password(url)}: {one_line(error)}")
+    raise GlueLitError(scrub(f"cannot open the study storage {url}: {one_line(error)}", url))
 
 
 def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask) -> optuna.Study:
-    storage = open_storage(opts, opts.storage or f"sqlite:///{(folder / 'study.db').resolve()}")
+    storage = open_storage(opts, opts.storage_url(f"sqlite:///{(folder / 'study.db').resolve()}"))
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(opts.pruner_startup_trials, opts.pruner_warmup_steps),
         "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=max(1, opts.pruner_warmup_steps)),

@@ -1,0 +1,115 @@
+"""Whole runs timed as a user starts them: process start to the first training step (start-up), to
+the end of training, and to exit, with the CPU time and peak memory of the process.
+
+glue_lit runs ``python -m glue_lit fit --config configs/offline.yaml`` (the README's offline recipe,
+with its progress bar, logs and checkpoints) plus the benchmark's settings and a callback that
+prints time marks (``speed.marks.TimeMarks``). The Trainer runs ``benchmarks/trainer_recipe.py``
+through this module (``python -m speed.process ...``), which adds the same marks as a
+``TrainerCallback`` and calls the script's ``main``. Each in a fresh temporary folder.
+
+Compare whole epochs: when ``--max-steps`` ends training inside an epoch, the Trainer still runs
+that epoch's evaluation and Lightning does not, so "first step to end" differs by the evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from speed.runners import absolute_paths, glue_lit_argv
+
+BENCHMARKS = Path(__file__).resolve().parents[1]
+MARK_TAG = "SPEED_MARK "
+# Found anywhere in the output: a progress bar may end its line without a newline.
+MARK_RE = re.compile(re.escape(MARK_TAG) + r"(\{[^{}]*\})")
+
+
+def mark(name: str, **values) -> None:
+    """Print a time mark (wall-clock, comparable across processes) for the parent to read."""
+    print(MARK_TAG + json.dumps({"mark": name, "time": time.time(), **values}), flush=True)
+
+
+def timed(name: str, cmd: list[str], env: dict[str, str]) -> dict:
+    """Run ``cmd`` in a fresh folder; seconds from its start to its marks and to its exit."""
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS), env.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp, open(Path(tmp) / "output", "w+") as out:
+        start = time.time()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        # wait4: this child's own CPU time and peak memory, not those of every child so far.
+        _, status, usage = os.wait4(proc.pid, 0)
+        end = time.time()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    marks = {m["mark"]: m for m in map(json.loads, MARK_RE.findall(output))}
+    if proc.returncode or {"first_step", "train_end"} - marks.keys():
+        sys.stderr.write(output[-8000:])
+        raise SystemExit(f"throughput: the {name} run failed (exit {proc.returncode})")
+    first, last = marks["first_step"]["time"], marks["train_end"]["time"]
+    return {
+        "startup_s": first - start,
+        "fit_s": last - first,
+        "after_s": end - last,
+        "wall_s": end - start,
+        "steps": marks["train_end"]["steps"],
+        "cores_used": (usage.ru_utime + usage.ru_stime) / (end - start),
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def glue_lit_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
+    args = copy.copy(args)
+    absolute_paths(args)
+    # offline.yaml names ../shared/glue_data relative to the caller's folder: say the folder here.
+    data = [] if args.data_dir else ["--data.data_dir", "null"]
+    recipe = str(BENCHMARKS.parent / "configs" / "offline.yaml")
+    cmd = [sys.executable, "-m", "glue_lit", "fit", "--config", recipe, *glue_lit_argv(args), *data,
+           "--trainer.callbacks+=speed.marks.TimeMarks"]
+    return timed("glue_lit_process", cmd, env)
+
+
+def trainer_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
+    args = copy.copy(args)
+    absolute_paths(args)
+    cmd = [sys.executable, "-m", "speed.process",
+           # "42," is one seed: the script reads a bare number under 42 as a count of seeds.
+           "--tasks", args.task, "--seeds", f"{args.seed},", "--model", args.model,
+           "--data-dir", args.data_dir or "", "--epochs", str(args.epochs),
+           "--max-steps", str(args.max_steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+           "--max-length", str(args.max_length), "--out", "records"]
+    return timed("trainer_process", cmd, env)
+
+
+PROCESS_RUNNERS = {"glue_lit_process": glue_lit_process, "trainer_process": trainer_process}
+
+
+def recipe_with_marks(argv: list[str]) -> None:
+    """``benchmarks/trainer_recipe.py`` as a user runs it, plus the time marks."""
+    import trainer_recipe  # first: it sets OMP_WAIT_POLICY before torch loads OpenMP
+    from transformers import TrainerCallback
+
+    class TimeMarks(TrainerCallback):
+        started = False
+
+        def on_step_begin(self, a, state, control, **kw):
+            if not self.started:
+                self.started = True
+                mark("first_step")
+
+        def on_train_end(self, a, state, control, **kw):
+            mark("train_end", steps=state.global_step)
+
+    trainer_recipe.CALLBACKS.append(TimeMarks())
+    trainer_recipe.main(argv)
+
+
+if __name__ == "__main__":
+    recipe_with_marks(sys.argv[1:])

@@ -1,0 +1,156 @@
+"""What a glue_lit checkpoint holds beyond Lightning's own: written and read in this module only.
+
+Lightning saves the weights (``state_dict``), optimizer, LR scheduler, loop counters, the init
+arguments of the model and of the data module (``hyper_parameters``,
+``datamodule_hyper_parameters``) and the data module's ``state_dict()`` under its class name.
+glue_lit adds:
+
+- ``hf_config``: the model's Hugging Face config as JSON, so ``export`` rebuilds the model offline;
+- ``rng_state``: torch's random state, so a resumed run draws the dropout masks of the killed one;
+- in the data module's state, ``train_loader`` (where the epoch stands, to resume at the next
+  batch) and ``tokenizer_files`` (what ``save_pretrained`` writes, so ``export`` needs neither the
+  Hub nor the base model).
+
+Torch and transformers load on first use, so ``export --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from glue_lit.errors import GlueLitError
+
+# Lightning keeps LightningDataModule.state_dict() under the data module's class __qualname__.
+DATAMODULE_KEY = "GLUEDataModule"
+
+
+def pack_tokenizer(tokenizer) -> dict[str, bytes]:
+    """The files ``tokenizer.save_pretrained`` writes, by name (to keep inside a checkpoint)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+
+
+def rng_state() -> dict:
+    """torch's CPU and CUDA random states: all that dropout draws from (the samplers seed their own)."""
+    import torch
+
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- writing (LightningModule.on_save_checkpoint, LightningDataModule.state_dict) -----------------
+
+
+def add_model_state(checkpoint: dict, hf_config) -> None:
+    """The model's part of a checkpoint being saved: its Hugging Face config and the random state."""
+    checkpoint["hf_config"] = hf_config.to_json_string()
+    checkpoint["rng_state"] = rng_state()
+
+
+def saved_rng_state(checkpoint: dict) -> dict | None:
+    """The random state a checkpoint was saved with (``None`` if it has none)."""
+    return checkpoint.get("rng_state")
+
+
+def datamodule_state(loader: dict | None, tokenizer_files: dict[str, bytes] | None) -> dict:
+    """The data module's ``state_dict()``: the train loader's position and the packed tokenizer."""
+    state = {}
+    if loader is not None:
+        state["train_loader"] = loader
+    if tokenizer_files is not None:
+        state["tokenizer_files"] = tokenizer_files
+    return state
+
+
+def loader_position(datamodule_state: dict) -> dict | None:
+    """The train loader's position in a data module state (``None``: not saved mid-run)."""
+    return datamodule_state.get("train_loader")
+
+
+# --- reading (export; a LoRA adapter's rebuild) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GlueCheckpoint:
+    """A glue_lit checkpoint file, read without running any pickled code.
+
+    Args:
+        path: the file.
+        data: everything in it, as ``torch.load`` returns it.
+    """
+
+    path: Path
+    data: dict
+
+    @classmethod
+    def read(cls, path: Path) -> GlueCheckpoint:
+        import torch
+
+        if not path.is_file():
+            raise GlueLitError(f"checkpoint not found: {path}")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for files that are not checkpoints
+            raise GlueLitError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+        if not isinstance(data, dict) or "task_name" not in data.get("hyper_parameters", {}):
+            raise GlueLitError(
+                f"{path}: not a glue_lit checkpoint (no model hyperparameters with a task_name)"
+            )
+        return cls(path, data)
+
+    @property
+    def task_name(self) -> str:
+        return self.data["hyper_parameters"]["task_name"]
+
+    @property
+    def model_name_or_path(self) -> str:
+        """The base model the run started from."""
+        return self.data["hyper_parameters"]["model_name_or_path"]
+
+    @property
+    def max_length(self) -> int | None:
+        """The data module's ``max_length``: inputs were truncated to it in training."""
+        value = self.data.get("datamodule_hyper_parameters", {}).get("max_length")
+        return int(value) if value else None
+
+    @property
+    def model_weights(self) -> dict:
+        """The transformers model's weights, named as in the model itself (no ``model.`` prefix)."""
+        prefix = "model."
+        return {k[len(prefix):]: v for k, v in self.data["state_dict"].items() if k.startswith(prefix)}
+
+    def hf_config(self, **overrides):
+        """The saved Hugging Face config with ``overrides``; ``None`` for checkpoints saved before
+        glue_lit kept it."""
+        if "hf_config" not in self.data:
+            return None
+        from transformers import AutoConfig
+
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config.json").write_text(self.data["hf_config"], encoding="utf-8")
+            return AutoConfig.from_pretrained(tmp, **overrides)
+
+    def tokenizer(self):
+        """The tokenizer the run trained with; ``None`` for checkpoints saved before glue_lit kept it."""
+        files = self.data.get(DATAMODULE_KEY, {}).get("tokenizer_files")
+        if not files:
+            return None
+        from transformers import AutoTokenizer
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                (Path(tmp) / name).write_bytes(content)
+            return AutoTokenizer.from_pretrained(tmp)

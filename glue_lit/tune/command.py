@@ -1,0 +1,107 @@
+"""``glue_lit tune``: its command line (``fit``'s parser plus the ``tune`` group) and the study run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import yaml
+
+from glue_lit.cli import GlueCLI, build_run
+from glue_lit.errors import GlueLitError
+from glue_lit.tasks import GlueTask, get_task
+from glue_lit.tune.options import TuneOptions
+from glue_lit.tune.report import write_reports
+from glue_lit.tune.study import open_study, run_study
+from glue_lit.tune.trial import Objective
+from glue_lit.tune.workers import run_workers
+
+DESCRIPTION = (
+    "Run an Optuna study whose trials are fit runs with the options below: each trial trains on "
+    "tune.train_subset of the train split with values sampled from tune.space, validates on the "
+    "whole dev set and can be pruned at every validation. Results go to <study_dir>/<study_name>/: "
+    "study.db (run the same command again to resume), trial_<n>/ logs, trials.csv, best.yaml (add "
+    "it to fit's configs) and plots/. Example: glue_lit tune --config configs/cola.yaml --config "
+    "configs/offline.yaml --config configs/tune/cola.yaml"
+)
+
+
+class TuneCLI(GlueCLI):
+    """``fit``'s parser with the ``tune`` group added. It only parses: each trial builds its own run."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_class_arguments(TuneOptions, "tune")
+
+    def before_instantiate_classes(self) -> None:
+        pass  # device defaults and the log folder are decided in each trial's own build_run
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TuneSetup:
+    """What ``tune`` was asked: its options, the task, and the ``fit`` config the trials start from."""
+
+    options: TuneOptions
+    task: GlueTask
+    fit_config: str  # every fit option as YAML (no tune section): the base of each trial's build_run
+    fit_configs: list[str]  # the --config files without a tune section: fit takes them as they are
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.options.study_dir) / (self.options.study_name or self.task.name)
+
+
+def parse(argv: list[str]) -> TuneSetup:
+    """Parse ``tune``'s command line with jsonargparse; a value it rejects is a GlueLitError."""
+    cli = build_run(argv, TuneCLI, prog="glue_lit tune", description=DESCRIPTION)
+    config = cli.config.clone()
+    options = TuneOptions(**config.pop("tune").as_dict())
+    task = get_task(config.data.task_name)
+    if not task.monitor_key:
+        raise GlueLitError(f"task {task.name!r} has no labelled dev split to tune on")
+    # The files fit takes as they are, for the command best.yaml's header suggests.
+    files = [Path(str(c)) for c in config.get("config") or []]
+    fit_configs = [str(f) for f in files
+                   if f.is_file() and "tune" not in (yaml.safe_load(f.read_text()) or {})]
+    # skip_none=False: an option set to null where its default is not must stay null in the trials.
+    return TuneSetup(options, task, cli.parser.dump(config, skip_none=False, skip_check=True), fit_configs)
+
+def main(argv: list[str]) -> None:
+    setup = parse(argv)
+    with warnings.catch_warnings():
+        # Heartbeats and their retry callback are "experimental" in Optuna; they are what we need.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if setup.options.workers > 1:
+            run_workers(argv, setup)
+        else:
+            tune(setup)
+
+
+def tune(setup: TuneSetup) -> None:
+    """Run trials of the study in this process until it is complete; then write the reports."""
+    opts, task, folder = setup.options, setup.task, setup.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(opts, folder.name, folder, task)
+    error: GlueLitError | None = None
+    interrupted = False
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        run_study(study, Objective(setup, folder), opts)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, sigint)  # Lightning left Ctrl-C ignored
+        interrupted = True
+    except GlueLitError as err:
+        error = err
+    write_reports(study, folder, task, setup)
+    if error:
+        raise error
+    if interrupted:
+        print("interrupted: finished trials are kept; run the same command to resume", file=sys.stderr)
+        sys.exit(130)

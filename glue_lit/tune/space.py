@@ -1,0 +1,102 @@
+"""The search space: each entry of ``tune.space`` as an Optuna distribution, and a trial's values
+as ``fit`` options.
+
+An entry maps a dotted ``fit`` option to a distribution::
+
+    model.learning_rate: {type: float, low: 1.0e-5, high: 3.0e-4, log: true}
+    model.warmup_ratio: {type: float, low: 0.0, high: 0.2, step: 0.05}
+    trainer.max_epochs: {type: int, low: 2, high: 5}
+    data.batch_size: {type: categorical, choices: [16, 32, 64]}
+
+jsonargparse checks the shape of an entry (``ParamSpec``); what depends on its ``type`` is checked
+here, with the entry's key in the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+import optuna
+import yaml
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from glue_lit.errors import GlueLitError
+
+
+class _Kind(TypedDict):
+    type: Literal["float", "int", "categorical"]
+
+
+# A TypedDict, not a dataclass: jsonargparse merges a dataclass given twice field by field, so a
+# later config turning `categorical` into `int` would keep the earlier `choices`.
+class ParamSpec(_Kind, total=False):
+    """``{type: float|int, low, high[, log | step]}`` or ``{type: categorical, choices: [...]}``."""
+
+    low: int | float
+    high: int | float
+    log: bool
+    step: int | float
+    choices: list[int | float | str | bool | None]
+
+
+FIELDS = {
+    "float": {"type", "low", "high", "log", "step"},
+    "int": {"type", "low", "high", "log", "step"},
+    "categorical": {"type", "choices"},
+}
+
+
+def distribution(key: str, spec: ParamSpec) -> BaseDistribution:
+    """The Optuna distribution of one search-space entry, or a GlueLitError naming the key."""
+    where = f"tune.space.{key}"
+    kind = spec["type"]
+    extra = sorted(set(spec) - FIELDS[kind])
+    if extra:
+        raise GlueLitError(f"{where}: unknown field(s) {', '.join(extra)} for type {kind}")
+    try:
+        if kind == "categorical":
+            return CategoricalDistribution(spec["choices"])
+        cls = FloatDistribution if kind == "float" else IntDistribution
+        step = spec.get("step", None if kind == "float" else 1)
+        return cls(spec["low"], spec["high"], log=spec.get("log", False), step=step)
+    except KeyError as err:
+        raise GlueLitError(f"{where}: missing field {err.args[0]!r}") from None
+    except (TypeError, ValueError) as err:
+        raise GlueLitError(f"{where}: {err}") from None
+
+
+def distributions(space: dict[str, ParamSpec]) -> dict[str, BaseDistribution]:
+    return {key: distribution(key, spec) for key, spec in space.items()}
+
+
+def suggest(trial: optuna.Trial, key: str, dist: BaseDistribution) -> Any:
+    """Ask the trial for a value of ``key`` from ``dist``."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(key, dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(key, dist.low, dist.high, log=dist.log, step=dist.step)
+    return trial.suggest_int(key, dist.low, dist.high, log=dist.log, step=dist.step)
+
+
+def as_override(key: str, value: Any) -> str:
+    """``--key=value`` for the ``fit`` parser; repr keeps floats exact (``1e-05``)."""
+    if isinstance(value, bool) or value is None:
+        return f"--{key}={yaml.safe_dump(value).splitlines()[0]}"
+    return f"--{key}={value if isinstance(value, str) else repr(value)}"
+
+
+def nested(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"model.learning_rate": 1e-4}`` -> ``{"model": {"learning_rate": 1e-4}}``."""
+    tree: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
