@@ -7,6 +7,9 @@ glue_lit adds:
 
 - ``hf_config``: the model's Hugging Face config as JSON, so ``export`` rebuilds the model offline;
 - ``rng_state``: torch's random state, so a resumed run draws the dropout masks of the killed one;
+- ``adapter``: for a LoRA run (``--model.peft``), its options (``LoraOptions`` as a dict). Its
+  ``state_dict`` then holds only what trains (adapter, head, pooler): the frozen weights are the base
+  model's (``hyper_parameters.model_name_or_path``), loaded again with ``hf_config``;
 - in the data module's state, ``train_loader`` (where the epoch stands, to resume at the next
   batch) and ``tokenizer_files`` (what ``save_pretrained`` writes, so ``export`` needs neither the
   Hub nor the base model).
@@ -54,15 +57,37 @@ def set_rng_state(state: dict) -> None:
 # --- writing (LightningModule.on_save_checkpoint, LightningDataModule.state_dict) -----------------
 
 
-def add_model_state(checkpoint: dict, hf_config) -> None:
-    """The model's part of a checkpoint being saved: its Hugging Face config and the random state."""
+def add_model_state(checkpoint: dict, hf_config, adapter: dict | None = None,
+                    trained: set[str] | None = None) -> None:
+    """The model's part of a checkpoint being saved: its Hugging Face config and the random state;
+    for an adapter run, its options, and of the weights only the ``trained`` ones (state-dict keys)."""
     checkpoint["hf_config"] = hf_config.to_json_string()
     checkpoint["rng_state"] = rng_state()
+    if adapter is not None:
+        checkpoint["adapter"] = adapter
+        if "state_dict" in checkpoint:  # absent where a sharded strategy saves the weights itself
+            # MiniLM with LoRA r=8 on query and value: 222 k trained of 22.7 M weights.
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trained}
 
 
 def saved_rng_state(checkpoint: dict) -> dict | None:
     """The random state a checkpoint was saved with (``None`` if it has none)."""
     return checkpoint.get("rng_state")
+
+
+def check_model_state(checkpoint: dict, adapter: dict | None, trained: set[str]) -> None:
+    """Before Lightning loads a checkpoint's weights: it was saved by a model set up like this one
+    (full fine-tuning, or LoRA with the same options) and holds every ``trained`` weight."""
+    saved = checkpoint.get("adapter")
+    if saved != adapter:
+        def how(a: dict | None) -> str:
+            return f"with LoRA {a}" if a else "for full fine-tuning"
+
+        raise GlueLitError(f"the checkpoint was saved {how(saved)}, the model is set up {how(adapter)}; "
+                           "give --model.peft as it was in that run")
+    missing = sorted(trained - checkpoint["state_dict"].keys()) if "state_dict" in checkpoint else []
+    if missing:
+        raise GlueLitError(f"the checkpoint lacks {len(missing)} trained weights, e.g. {missing[0]}")
 
 
 def datamodule_state(loader: dict | None, tokenizer_files: dict[str, bytes] | None) -> dict:
@@ -125,6 +150,11 @@ class GlueCheckpoint:
         """The data module's ``max_length``: inputs were truncated to it in training."""
         value = self.data.get("datamodule_hyper_parameters", {}).get("max_length")
         return int(value) if value else None
+
+    @property
+    def adapter(self) -> dict | None:
+        """The LoRA options of an adapter checkpoint (its weights: only what trained); ``None``: all."""
+        return self.data.get("adapter")
 
     @property
     def model_weights(self) -> dict:

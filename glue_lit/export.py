@@ -4,6 +4,11 @@ The folder holds the fine-tuned model (labels named from the task table) and the
 trained with, so ``transformers.pipeline("text-classification", model=DIR)`` loads it offline and
 predicts what ``glue_lit predict`` does. Everything comes from the checkpoint itself (see
 ``checkpoint.py``): neither the Hub nor the base model is needed.
+
+A LoRA checkpoint (``--model.peft``) holds only what trained: its frozen weights come from the base
+model again. By default its adapter is merged into them (``merge_and_unload``), so the folder is a
+plain transformers model that loads without peft; ``--adapter`` writes the peft adapter folder
+instead (``PeftModel.from_pretrained(base model, OUT)``, head and pooler included).
 """
 
 from __future__ import annotations
@@ -54,11 +59,15 @@ def _tokenizer(ckpt: GlueCheckpoint):
     return tokenizer
 
 
-def export(ckpt_path: Path, out: Path) -> Path:
-    """Write the checkpoint at ``ckpt_path`` as a Hugging Face folder ``out`` (new or empty)."""
+def export(ckpt_path: Path, out: Path, adapter: bool = False) -> Path:
+    """Write the checkpoint at ``ckpt_path`` as a Hugging Face folder ``out`` (new or empty); with
+    ``adapter``, a LoRA checkpoint's peft adapter folder instead of the merged model."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GlueLitError(f"{out} already exists and is not empty; choose a new --out folder")
     ckpt = GlueCheckpoint.read(ckpt_path)
+    if adapter and ckpt.adapter is None:
+        raise GlueLitError(f"{ckpt_path} is a full fine-tuning checkpoint: it has no adapter; export it "
+                           "without --adapter")
     task = get_task(ckpt.task_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Built beside `out` and renamed into place: a failed export leaves nothing half-written.
@@ -67,12 +76,20 @@ def export(ckpt_path: Path, out: Path) -> Path:
     os.umask(umask)
     work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should be a normal folder
     try:
-        model = _build_model(ckpt, task)
+        if ckpt.adapter is None:
+            model = _build_model(ckpt, task)
+        else:
+            from glue_lit.adapters import rebuild
+
+            model = rebuild(ckpt, task)
+            model = model if adapter else model.merge_and_unload()
         tokenizer = _tokenizer(ckpt)
         model.save_pretrained(work)
         tokenizer.save_pretrained(work)
         info = {"task": task.name, "checkpoint": str(ckpt_path.resolve()),
                 "max_length": tokenizer.model_max_length}
+        if ckpt.adapter is not None:
+            info.update(base_model=ckpt.model_name_or_path, lora=ckpt.adapter, merged=not adapter)
         (work / "glue_lit.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         os.replace(work, out)
     finally:
@@ -88,6 +105,9 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("--ckpt_path", required=True, type=Path, help="checkpoint written by fit")
     parser.add_argument("--out", required=True, type=Path, help="new (or empty) output folder")
+    parser.add_argument("--adapter", action="store_true",
+                        help="LoRA checkpoints: write the peft adapter folder (PeftModel.from_pretrained on "
+                        "the base model) instead of the model with the adapter merged in")
     args = parser.parse_args(argv)
-    out = export(args.ckpt_path.expanduser(), args.out.expanduser())
+    out = export(args.ckpt_path.expanduser(), args.out.expanduser(), args.adapter)
     print(f"glue_lit: exported {args.ckpt_path} to {out}")

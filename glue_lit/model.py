@@ -11,7 +11,8 @@ from torch import nn
 from torchmetrics import MeanMetric
 from transformers import get_linear_schedule_with_warmup
 
-from glue_lit.checkpoint import add_model_state, saved_rng_state, set_rng_state
+from glue_lit.adapters import LoraOptions, add_lora, trained_parameters
+from glue_lit.checkpoint import add_model_state, check_model_state, saved_rng_state, set_rng_state
 from glue_lit.errors import GlueLitError
 from glue_lit.heads import apply_plan, output_layer, plan_head
 from glue_lit.hub import load_config, load_model
@@ -35,6 +36,7 @@ class GLUETransformer(L.LightningModule):
         fused_adamw: use the fused AdamW kernel where the device supports it (faster step).
         regression_bias_at_mean: start a fresh regression head's bias at the training labels' mean
             (STS-B: 2.7), so the first epoch is not spent moving the output there from 0.
+        peft: LoRA adapter (--model.peft.help lists its options); null: full fine-tuning.
     """
 
     def __init__(
@@ -47,8 +49,12 @@ class GLUETransformer(L.LightningModule):
         adam_epsilon: float = 1e-8,
         fused_adamw: bool = True,
         regression_bias_at_mean: bool = True,
+        peft: LoraOptions | None = None,
     ):
         super().__init__()
+        adapter = LoraOptions.of(peft)
+        # Plain values in the hyperparameters: checkpoints load with torch.load(weights_only=True).
+        peft = adapter.as_dict() if adapter else None
         self.save_hyperparameters()
         self.task = get_task(task_name)
         # A head fine-tuned elsewhere is lined up with the task's labels by name (see heads.py).
@@ -70,6 +76,10 @@ class GLUETransformer(L.LightningModule):
         fresh = {k if isinstance(k, str) else k[0] for k in (*info["missing_keys"], *info["mismatched_keys"])}
         fresh_head = self._head_plan.action == "replace" or self._output_bias_name() in fresh
         self._fresh_regression_bias = fresh_head and self.task.num_labels == 1  # one output: a regression
+        if adapter is not None:
+            self.model = add_lora(self.model, adapter, model_name_or_path)
+            # Its checkpoints hold only the trained weights; the frozen ones come from the base model.
+            self.strict_loading = False
         # from_pretrained returns eval mode and Lightning keeps module modes: enable dropout.
         self.model.train()
         self.val_metrics = nn.ModuleList(task_metrics(self.task, s) for s in self.task.validation)
@@ -173,9 +183,11 @@ class GLUETransformer(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self._loss_check.check()  # no checkpoint of a diverged model (last.ckpt, saved mid-epoch)
         # The Hugging Face config (architecture, sizes, labels) lets `export` rebuild the model offline.
-        add_model_state(checkpoint, self.model.config)
+        adapter = self.hparams.peft
+        add_model_state(checkpoint, self.model.config, adapter, trained_parameters(self) if adapter else None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_model_state(checkpoint, self.hparams.peft, trained_parameters(self))
         self._rng_to_restore = saved_rng_state(checkpoint)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:

@@ -122,7 +122,7 @@ class LogLinesProgressBar(ProgressBar):
         # Time left in the fit: its remaining batches at this epoch's pace, plus validation time in
         # the proportion it took so far.
         all_steps = trainer.estimated_stepping_batches
-        val_share = self._fit_val_s / max(1e-9, self._fit_train_s + epoch_s)
+        val_share = (self._fit_val_s + self._epoch_val_s) / max(1e-9, self._fit_train_s + epoch_s)
         fit_left = (all_steps - trainer.global_step) * accumulate * per_batch * (1 + val_share)
         epochs = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
         steps = f"/{int(all_steps)}" if math.isfinite(all_steps) else ""

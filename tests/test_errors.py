@@ -157,6 +157,14 @@ BAD_INPUTS = {
     "--ckpt_path last with no earlier run": Bad(
         "wnli", ("--ckpt_path", "last"), command="validate",
         error="--ckpt_path last: no last.ckpt in runs/wnli/*/checkpoints"),
+    "unknown LoRA target module": Bad(
+        "sst2", ("--model.peft", "{{target_modules: [query, valu]}}"),
+        error="--model.peft.target_modules of model '{model}': no layer 'valu'; its Linear layers: "
+              "attention.self.query, attention.self.key, attention.self.value, attention.output.dense, "
+              "intermediate.dense, output.dense"),
+    "LoRA target that LoRA cannot adapt": Bad(
+        "sst2", ("--model.peft.target_modules", "[LayerNorm]"),
+        has=("'LayerNorm' is a LayerNorm, not a Linear, Embedding or Conv;", "attention.self.query")),
 }
 
 
@@ -213,3 +221,21 @@ def test_nan_loss_stops_naming_the_step(tiny_model, glue_dir, run_dir, earlier_r
     line = fails_in_a_process(["fit", *args], run_dir, earlier_run)
     assert "training loss is nan at step 1 (epoch 0, batch 1); lower --model.learning_rate" in line
     assert not list((run_dir / "runs" / "sst2").glob("version_1/checkpoints/*.ckpt"))
+
+
+def test_lora_on_a_model_without_the_default_targets_lists_its_layers(tiny_model, glue_dir, run_dir,
+                                                                      earlier_run, capsys, tmp_path):
+    # DistilBERT names its attention projections q_lin and v_lin: LoRA's default query and value
+    # are not there, and the line says what to target instead.
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=128)
+    model = tmp_path / "tiny-distilbert"
+    DistilBertForSequenceClassification(config).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    line = fails(["fit", *fit_args(str(model), glue_dir, "sst2", "--model.peft.r", "8")], capsys, earlier_run)
+    assert line == (f"glue_lit: error: --model.peft.target_modules of model '{model}': no layer 'query', "
+                    "'value'; its Linear layers: attention.q_lin, attention.k_lin, attention.v_lin, "
+                    "attention.out_lin, ffn.lin1, ffn.lin2")

@@ -56,19 +56,20 @@ def read_rows(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model, glue_dir):
-    """``trained(task)``: best checkpoint of a 3-step fit of a copy of the tiny model (``base``)."""
+    """``trained(task, *options)``: best checkpoint of a 3-step fit of a copy of the tiny model
+    (``base``) with the fit ``options``."""
     root = tmp_path_factory.mktemp("trained")
     base = shutil.copytree(tiny_model, root / "base")
-    checkpoints: dict[str, str] = {}
+    checkpoints: dict[tuple[str, ...], str] = {}
 
-    def get(task: str) -> str:
-        if task not in checkpoints:
+    def get(task: str, *options: str) -> str:
+        if (task, *options) not in checkpoints:
             with pytest.MonkeyPatch.context() as mp:
                 work_in(root, mp)
                 cli = cli_main(["fit", *fit_args(str(base), glue_dir, task, "--trainer.max_epochs", "1",
-                                                 "--trainer.limit_train_batches", "3")])
-            checkpoints[task] = str(root / cli.trainer.checkpoint_callback.best_model_path)
-        return checkpoints[task]
+                                                 "--trainer.limit_train_batches", "3", *options)])
+            checkpoints[(task, *options)] = str(root / cli.trainer.checkpoint_callback.best_model_path)
+        return checkpoints[(task, *options)]
 
     get.base = base
     return get
@@ -158,27 +159,22 @@ def test_predict_never_overwrites_and_never_writes_a_partial_file(tiny_model, gl
     assert not (run_dir / "part" / "WNLI.tsv").exists()
 
 
-@pytest.mark.parametrize("task", ["cola", "mrpc", "stsb"])
-def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained, glue_dir, run_dir):
-    from transformers import pipeline
-
+def predict_dev(trained, glue_dir: Path, task: str, ckpt: str, run_dir: Path) -> list[dict]:
+    """``glue_lit predict`` of ``ckpt`` on the dev texts given as a file of the user's: its rows."""
     t = get_task(task)
-    ckpt = trained(task)
-    hidden = trained.base.with_name("base-hidden")
-    trained.base.rename(hidden)  # export must need neither the Hub nor the base model
-    try:
-        assert main(["export", "--ckpt_path", ckpt, "--out", "exported"]) == 0
-    finally:
-        hidden.rename(trained.base)
     dev = read_glue_split(glue_dir, t, t.validation[0])
     with (run_dir / "dev.jsonl").open("w") as f:
         for texts in zip(*dev.texts):
             f.write(json.dumps(dict(zip(t.text_keys, texts))) + "\n")
     args = predict_args(trained, glue_dir, task, "--predictions.output_dir", "out")
     assert main([*args, "--ckpt_path", ckpt, "--data.data_files", "{test: dev.jsonl}"]) == 0
-    ours = read_rows(run_dir / "out" / "dev.predictions.jsonl")
+    return read_rows(run_dir / "out" / "dev.predictions.jsonl")
 
-    pipe = pipeline("text-classification", model=str(run_dir / "exported"), device="cpu")
+
+def assert_pipeline_predicts(pipe, glue_dir: Path, task: str, ours: list[dict]) -> None:
+    """The text-classification ``pipe`` gives ``ours`` (predict's rows) on the dev texts."""
+    t = get_task(task)
+    dev = read_glue_split(glue_dir, t, t.validation[0])
     assert pipe.model.config.id2label == t.id2label
     inputs = [texts[0] if len(texts) == 1 else {"text": texts[0], "text_pair": texts[1]}
               for texts in zip(*dev.texts)]
@@ -188,6 +184,22 @@ def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained,
     else:
         assert [r["label"] for r in theirs] == [r["prediction"] for r in ours]
     assert [r["score"] for r in theirs] == pytest.approx([r["score"] for r in ours], abs=1e-5)
+
+
+@pytest.mark.parametrize("task", ["cola", "mrpc", "stsb"])
+def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained, glue_dir, run_dir):
+    from transformers import pipeline
+
+    ckpt = trained(task)
+    hidden = trained.base.with_name("base-hidden")
+    trained.base.rename(hidden)  # export must need neither the Hub nor the base model
+    try:
+        assert main(["export", "--ckpt_path", ckpt, "--out", "exported"]) == 0
+    finally:
+        hidden.rename(trained.base)
+    ours = predict_dev(trained, glue_dir, task, ckpt, run_dir)
+    pipe = pipeline("text-classification", model=str(run_dir / "exported"), device="cpu")
+    assert_pipeline_predicts(pipe, glue_dir, task, ours)
 
 
 def test_a_checkpoint_alone_holds_the_config_tokenizer_and_weights(trained, tiny_model):

@@ -67,8 +67,9 @@ def test_a_head_for_other_labels_is_an_error_to_validate_and_replaced_by_fit(tin
     other = save_classifier(tiny_model, run_dir / "yes-no", ["yes", "no", "maybe"], [0, 1, 2])
     assert main(["validate", *fit_args(other, glue_dir, "mnli")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("glue_lit: error: model ") and "fine-tuned for labels ['yes', 'no', 'maybe'], " \
-        "not the mnli labels ['entailment', 'neutral', 'contradiction']" in err[-1]
+    assert err[-1].startswith("glue_lit: error: model ")
+    assert "fine-tuned for labels ['yes', 'no', 'maybe'], not the mnli labels " \
+        "['entailment', 'neutral', 'contradiction']" in err[-1]
     with caplog.at_level(logging.INFO):
         assert main(["fit", *fit_args(other, glue_dir, "mnli", "--trainer.max_epochs", "1")]) == 0
     assert "fit starts a new classifier head" in caplog.text

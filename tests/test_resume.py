@@ -69,11 +69,14 @@ RUN = ("--trainer.max_epochs", "3", "--last_checkpoint.every_n_train_steps", "5"
        "--early_stopping.patience", "10")
 
 
+# A LoRA run resumes as exactly: its checkpoints hold only the adapter, head and pooler (and their
+# optimizer state); the frozen weights are loaded again from the base model.
+@pytest.mark.parametrize("method", [(), ("--model.peft", "{r: 4, dropout: 0.1}")], ids=["full", "lora"])
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
-    tiny_model, glue_dir, tmp_path, monkeypatch
+    tiny_model, glue_dir, tmp_path, monkeypatch, method
 ):
     monkeypatch.setenv("GLUE_LIT_CACHE", str(tmp_path / "cache"))  # shared by the two first runs
-    base = [*fit_args(tiny_model, glue_dir, "stsb"), *RUN]
+    base = [*fit_args(tiny_model, glue_dir, "stsb"), *RUN, *method]
     (tmp_path / "straight").mkdir()
     (tmp_path / "killed").mkdir()
     marker = tmp_path / "paused"

@@ -77,6 +77,10 @@ def glue_lit_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
 
 
 def trainer_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
+    if args.precision != "32-true" or args.num_workers:
+        # The recipe script has no precision or loader-worker options: the runs would not match.
+        raise SystemExit("throughput: trainer_process runs benchmarks/trainer_recipe.py, which trains in "
+                         "32-true with no loader workers; pass --precision 32-true --num-workers 0")
     args = copy.copy(args)
     absolute_paths(args)
     cmd = [sys.executable, "-m", "speed.process",
