@@ -52,6 +52,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="also predict the test sets and zip the GLUE submission files")
     parser.add_argument("--resume", action="store_true",
                         help="continue the newest folder in --out, keeping its finished runs")
+    parser.add_argument("--report", action="store_true",
+                        help="with --resume: only write the tables from the runs already recorded")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a folder of another runner's records (benchmarks/trainer_recipe.py --out) "
                         "to tabulate beside these")
@@ -111,6 +113,8 @@ def main(argv: list[str]) -> None:
     plan = {"tasks": [t.name for t in tasks], "seeds": seeds, "options": options,
             "config_dir": str(args.config_dir), "recipes": str(args.recipes) if args.recipes else None,
             "max_train": args.max_train, "submission": args.submission}
+    if args.report and not args.resume:
+        raise GlueLitError("--report tables an earlier benchmark: add --resume")
     folder, resumed = choose_folder(args.out, plan, args.resume)
     if resumed:
         done = len(load_records(folder))
@@ -122,7 +126,7 @@ def main(argv: list[str]) -> None:
     failed = []
     for task in tasks:
         for seed in seeds:
-            if record_path(folder, task.name, seed).is_file():
+            if args.report or record_path(folder, task.name, seed).is_file():
                 continue
             cli_args = task_args(task, args.config_dir, options, args.recipes)
             try:
