@@ -24,6 +24,10 @@ class LossCheck:
     def add(self, loss: torch.Tensor, step: int, epoch: int, batch_idx: int) -> None:
         self._pending.append((loss.detach(), step, epoch, batch_idx))
 
+    def mean(self) -> torch.Tensor | None:
+        """Mean of the losses since the last check, on their device."""
+        return torch.stack([p[0] for p in self._pending]).mean() if self._pending else None
+
     def check(self) -> None:
         """Raise on the first non-finite loss since the last check (one host sync for all of them)."""
         if not self._pending:
