@@ -25,8 +25,10 @@ from pathlib import Path
 
 from glue_lit.errors import GlueLitError
 
-# Lightning keeps LightningDataModule.state_dict() under the data module's class __qualname__.
-DATAMODULE_KEY = "GLUEDataModule"
+# The data module's state holds the tokenizer files under this key. Lightning keeps the state under
+# the data module's class __qualname__ (GLUEDataModule, or a user's subclass), so readers look for the
+# entry that holds this key instead of spelling the class name.
+TOKENIZER_FILES = "tokenizer_files"
 
 
 def pack_tokenizer(tokenizer) -> dict[str, bytes]:
@@ -96,7 +98,7 @@ def datamodule_state(loader: dict | None, tokenizer_files: dict[str, bytes] | No
     if loader is not None:
         state["train_loader"] = loader
     if tokenizer_files is not None:
-        state["tokenizer_files"] = tokenizer_files
+        state[TOKENIZER_FILES] = tokenizer_files
     return state
 
 
@@ -175,7 +177,8 @@ class GlueCheckpoint:
 
     def tokenizer(self):
         """The tokenizer the run trained with; ``None`` for checkpoints saved before glue_lit kept it."""
-        files = self.data.get(DATAMODULE_KEY, {}).get("tokenizer_files")
+        states = [v for v in self.data.values() if isinstance(v, dict) and TOKENIZER_FILES in v]
+        files = states[0][TOKENIZER_FILES] if states else None
         if not files:
             return None
         from transformers import AutoTokenizer

@@ -203,8 +203,7 @@ def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained,
 
 
 def test_a_checkpoint_alone_holds_the_config_tokenizer_and_weights(trained, tiny_model):
-    from glue_lit.checkpoint import DATAMODULE_KEY, GlueCheckpoint
-    from glue_lit.data import GLUEDataModule
+    from glue_lit.checkpoint import GlueCheckpoint
     from glue_lit.hub import load_tokenizer
 
     ckpt = GlueCheckpoint.read(Path(trained("stsb")))
@@ -214,7 +213,6 @@ def test_a_checkpoint_alone_holds_the_config_tokenizer_and_weights(trained, tiny
     text = "the cat is not on the mat"
     assert ckpt.tokenizer()(text)["input_ids"] == load_tokenizer(tiny_model)(text)["input_ids"]
     assert {"classifier.weight", "classifier.bias"} <= set(ckpt.model_weights)
-    assert DATAMODULE_KEY == GLUEDataModule.__qualname__  # where Lightning puts the data module's state
 
 
 def test_export_refuses_a_used_folder_and_a_missing_checkpoint(trained, run_dir, capsys):
