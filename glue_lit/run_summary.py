@@ -96,7 +96,10 @@ class RunSummary(L.Callback):
                  *(f"{e['metrics'][k]:.4f}" if k in e["metrics"] else "-" for k in keys)]
                 + (["<- best"] if e is best else []) for e in self.history]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        where = f" ({trainer.log_dir})" if trainer.log_dir else ""
+        # The logger's own folder: `trainer.log_dir` broadcasts, a collective that would hang or crash
+        # DDP here, where only rank 0 runs.
+        log_dir = getattr(trainer.logger, "log_dir", None)
+        where = f" ({log_dir})" if log_dir else ""
         lines = [f"dev metrics per validation{where}:",
                  "  ".join(h.rjust(w) for h, w in zip(head, widths)).rstrip()]
         lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) + "".join(f"  {c}" for c in r[len(head):])
