@@ -88,8 +88,9 @@ def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
             raise GlueLitError(f"--resume: {newest} was started with other {', '.join(diff)}; "
                                "run the command it was started with (see its plan.json)")
         return newest, True
-    if earlier == plan and not (newest / "results.md").is_file():
-        return newest, True  # the same command, stopped before it finished
+    if earlier == plan and any(not record_path(newest, task, seed).is_file()
+                               for task in plan["tasks"] for seed in plan["seeds"]):
+        return newest, True  # the same command, killed (or with failed runs) before it finished
     folder = root / f"version_{int(newest.name.split('_', 1)[1]) + 1 if newest else 0}"
     folder.mkdir(parents=True)
     (folder / "plan.json").write_text(json.dumps(plan, indent=1) + "\n", encoding="utf-8")

@@ -143,8 +143,10 @@ def side_by_side(runners: dict[str, dict]) -> list[str]:
         for e in (sa[name], sb[name]):
             s = e["best"].get(key)
             flag = f" ({len(e['best_collapsed'])} collapsed)" if e["best_collapsed"] else ""
-            cells.append(f"{s['median']:.2f} (± {s['std']:.2f}){flag}" if s else "-")
-        seeds = ",".join(map(str, sorted(set(sa[name]["seeds"]) & set(sb[name]["seeds"]))))
+            spread = f"± {s['std']:.2f}" if s and s["n"] > 1 else "1 seed"
+            cells.append(f"{s['median']:.2f} ({spread}){flag}" if s else "-")
+        seeds = [",".join(map(str, e["seeds"])) for e in (sa[name], sb[name])]
+        seeds = seeds[0] if seeds[0] == seeds[1] else " / ".join(seeds)
         steps = f"{sa[name]['steps']:.0f} / {sb[name]['steps']:.0f}"
         lines.append(_row([name, metric_label(key), *cells, seeds, steps]))
     avg = [_fmt(glue_average({t: s[t] for t in common})) for s in (sa, sb)]
