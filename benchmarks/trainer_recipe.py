@@ -47,12 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def parse_seeds(text: str) -> list[int]:
-    if "," not in text and text.strip().isdigit() and int(text) < 42:
-        return [42 + i for i in range(int(text))]
-    return [int(s) for s in text.split(",") if s.strip()]
-
-
 def datasets_for(task, args: argparse.Namespace, seed: int, tokenizer):
     """Tokenized train and dev sets from glue_lit's readers, with glue_lit's seeded train subset."""
     import datasets
@@ -163,6 +157,7 @@ def run(task_name: str, seed: int, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
+    from glue_lit.benchmark import parse_seeds  # the same seeds as `glue_lit benchmark --seeds`
     from glue_lit.benchmark.records import record_path, save_record
 
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
