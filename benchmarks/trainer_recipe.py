@@ -8,7 +8,9 @@ seeded train subset) with the same model, batch size, learning rate, epochs and 
 one record per (task, seed) in the format of ``python -m glue_lit benchmark``::
 
     python benchmarks/trainer_recipe.py --tasks cola,mrpc,stsb --seeds 42,43,44
-    python benchmarks/results_table.py runs/benchmark/version_0 runs/trainer_recipe
+    # the table, glue_lit's records beside these (same tasks, seeds and options as that benchmark):
+    python -m glue_lit benchmark --tasks cola,mrpc,stsb --seeds 42,43,44 --config configs/offline.yaml \
+        --resume --report --baseline runs/trainer_recipe
 
 Runs that already have a record in ``--out`` are skipped, so a killed run is continued by
 running the same command again.

@@ -14,7 +14,7 @@ peft and torch load on first use, so ``--help`` and ``export --help`` stay quick
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from jsonargparse.typing import PositiveFloat, PositiveInt, restricted_number_type
@@ -45,14 +45,15 @@ class LoraOptions:
         dropout: Dropout on the adapter's input (issue 15: 0.1 made a MiniLM step 6% slower).
         target_modules: Layers that get an adapter, by name or name ending (query matches
             encoder.layer.0.attention.self.query), or all-linear for every Linear layer but the head.
-            The default suits BERT-family encoders (BERT, RoBERTa, MiniLM, ELECTRA); DistilBERT
-            names them [q_lin, v_lin].
+            null: the attention query and value layers under the architecture's own names (BERT,
+            RoBERTa, MiniLM, ELECTRA: [query, value]; DistilBERT: [q_lin, v_lin]); checkpoints
+            record the names used.
     """
 
     r: PositiveInt = 8
     alpha: PositiveFloat = 16.0
     dropout: DropoutRate = 0.0
-    target_modules: list[str] | Literal["all-linear"] = field(default_factory=lambda: ["query", "value"])
+    target_modules: list[str] | Literal["all-linear"] | None = None
 
     @classmethod
     def of(cls, value: LoraOptions | dict | None) -> LoraOptions | None:
@@ -61,10 +62,11 @@ class LoraOptions:
 
     def as_dict(self) -> dict:
         """Plain values, for hyperparameters and checkpoints that load with ``weights_only=True``."""
-        values = asdict(self)
-        if isinstance(self.target_modules, list):
-            values["target_modules"] = list(self.target_modules)
-        return values
+        # jsonargparse hands over its own int and float subclasses (PositiveInt), which
+        # torch.load(weights_only=True) refuses.
+        targets = self.target_modules
+        return {"r": int(self.r), "alpha": float(self.alpha), "dropout": float(self.dropout),
+                "target_modules": [str(t) for t in targets] if isinstance(targets, list) else targets}
 
 
 def head_modules(model: nn.Module) -> list[str]:
@@ -98,8 +100,30 @@ def linear_layers(model: nn.Module, skip: list[str] = ()) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# peft's table of default LoRA targets per model type lacks DistilBERT (peft 0.21).
+EXTRA_DEFAULT_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+
+def with_default_targets(options: LoraOptions, model: nn.Module, model_name: str) -> LoraOptions:
+    """``options`` with ``target_modules`` set: when null, the query and value layers of ``model``'s
+    architecture as peft's own table names them."""
+    if options.target_modules is not None:
+        return options
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    kind = getattr(getattr(model, "config", None), "model_type", None)
+    targets = PEFT_DEFAULTS.get(kind) or EXTRA_DEFAULT_TARGETS.get(kind)
+    if not targets:
+        layers = ", ".join(linear_layers(model, head_modules(model)))
+        raise GlueLitError(f"--model.peft of model {model_name!r}: no default LoRA layers for model type "
+                           f"{kind!r}; name them with --model.peft.target_modules (its Linear layers: "
+                           f"{layers})")
+    return replace(options, target_modules=list(targets))
+
+
 def add_lora(model: nn.Module, options: LoraOptions, model_name: str):
-    """``model`` wrapped by ``peft.get_peft_model`` for ``options``; the head trains in full."""
+    """``model`` wrapped by ``peft.get_peft_model`` for ``options`` (``target_modules`` set, see
+    ``with_default_targets``); the head trains in full."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
@@ -107,6 +131,7 @@ def add_lora(model: nn.Module, options: LoraOptions, model_name: str):
 
     heads = head_modules(model)
     have = f"its Linear layers: {', '.join(linear_layers(model, heads))}"
+    options = with_default_targets(options, model, model_name)
     targets = options.target_modules
     problems = [] if targets == "all-linear" else _target_problems(model, targets, heads)
     if problems:

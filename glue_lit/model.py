@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from transformers import get_linear_schedule_with_warmup
 
-from glue_lit.adapters import LoraOptions, add_lora, trained_parameters
+from glue_lit.adapters import LoraOptions, add_lora, trained_parameters, with_default_targets
 from glue_lit.checkpoint import add_model_state, check_model_state, saved_rng_state, set_rng_state
 from glue_lit.errors import GlueLitError
 from glue_lit.heads import apply_plan, output_layer, plan_head
@@ -77,6 +77,10 @@ class GLUETransformer(L.LightningModule):
         fresh_head = self._head_plan.action == "replace" or self._output_bias_name() in fresh
         self._fresh_regression_bias = fresh_head and self.task.num_labels == 1  # one output: a regression
         if adapter is not None:
+            # The default targets depend on the architecture: hyperparameters and checkpoints
+            # record the layers that got an adapter.
+            adapter = with_default_targets(adapter, self.model, model_name_or_path)
+            self.hparams["peft"] = adapter.as_dict()
             self.model = add_lora(self.model, adapter, model_name_or_path)
             # Its checkpoints hold only the trained weights; the frozen ones come from the base model.
             self.strict_loading = False

@@ -57,6 +57,27 @@ def test_full_fine_tuning_is_unchanged_without_peft(tiny_model, glue_dir, run_di
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_default_targets_follow_the_architecture(tiny_model, glue_dir, run_dir, tmp_path):
+    # DistilBERT (the Hub default model) names its attention projections q_lin and v_lin, BERT query
+    # and value: `--model.peft '{}'` adapts those on either, and the checkpoint records which.
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=128)
+    distilbert = tmp_path / "tiny-distilbert"
+    DistilBertForSequenceClassification(config).save_pretrained(distilbert)
+    tokenizer.save_pretrained(distilbert)
+    for model, targets in ((str(distilbert), ["q_lin", "v_lin"]), (tiny_model, ["query", "value"])):
+        cli = cli_main(["fit", *fit_args(model, glue_dir, "sst2", "--model.peft", "{}",
+                                         "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2")])
+        ckpt = torch.load(cli.trainer.checkpoint_callback.best_model_path, map_location="cpu",
+                          weights_only=True)
+        assert ckpt["adapter"]["target_modules"] == targets
+        adapted = {k.split(".lora_A.")[0].rsplit(".", 1)[-1] for k in ckpt["state_dict"] if ".lora_A." in k}
+        assert adapted == set(targets)
+
+
 @pytest.mark.parametrize("task", ["cola", "stsb"])
 def test_lora_export_merged_and_as_adapter_both_predict_like_predict(task, trained, glue_dir, run_dir,
                                                                      monkeypatch):

@@ -32,12 +32,18 @@ def test_real_mrpc_header_bom_and_labels():
 
 
 @pytest.mark.slow
-def test_minilm_learns_real_cola(tmp_path, monkeypatch):
-    """The offline recipe (packaged MiniLM, batch 32, lr 5e-5, 3 epochs) on real CoLA."""
+def test_minilm_learns_real_sst2_in_one_short_epoch(tmp_path, monkeypatch):
+    """The offline recipe (packaged MiniLM, batch 32, lr 5e-5) on 2,000 real SST-2 sentences, 1 epoch.
+
+    63 steps take under a minute on 2 cores and reach dev accuracy ~0.76 (majority class: 0.51).
+    The full 3-epoch runs on every task are the benchmark's (README, Results), not CI's: a 3-epoch
+    CoLA fit here took 6-10 minutes of CI's 2 cores.
+    """
     work_in(tmp_path, monkeypatch)
-    args = ["fit", "--config", "configs/cola.yaml", "--config", "configs/offline.yaml",
-            "--data.data_dir", str(SHARED_GLUE), "--trainer.enable_progress_bar", "false"]
+    args = ["fit", "--config", "configs/sst2.yaml", "--config", "configs/offline.yaml",
+            "--data.data_dir", str(SHARED_GLUE), "--data.train_subset", "2000",
+            "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
     args = [a.replace("configs/", f"{REPO}/configs/") for a in args]
     assert main(args) == 0
-    mcc = tb_scalars(tmp_path / "runs" / "cola" / "version_0")["val/mcc"]
-    assert max(mcc) >= 0.2, mcc
+    accuracy = tb_scalars(tmp_path / "runs" / "sst2" / "version_0")["val/accuracy"]
+    assert accuracy[-1] >= 0.70, accuracy
