@@ -424,6 +424,15 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password(base, run
     assert all(PASSWORD.encode() not in p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
 
 
+def test_print_config_masks_the_storage_password(base, run_dir, capsys):
+    url = f"postgresql://tuner:{PASSWORD}@db.example/studies"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "--config", str(base), "--tune.storage", url, "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "storage: postgresql://tuner:***@db.example/studies" in out and PASSWORD not in out
+
+
 def test_tune_help_documents_every_tune_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["tune", "--help"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
 import sys
 import warnings
@@ -16,7 +18,7 @@ from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask, get_task
 from glue_lit.tune.options import TuneOptions
 from glue_lit.tune.report import write_reports
-from glue_lit.tune.study import open_study, run_study
+from glue_lit.tune.study import hide_password, open_study, run_study
 from glue_lit.tune.trial import Objective
 from glue_lit.tune.workers import run_workers
 
@@ -60,6 +62,8 @@ class TuneSetup:
 
 def parse(argv: list[str]) -> TuneSetup:
     """Parse ``tune``'s command line with jsonargparse; a value it rejects is a GlueLitError."""
+    if any(a.startswith("--print_config") for a in argv):
+        print_config(argv)
     cli = build_run(argv, TuneCLI, prog="glue_lit tune", description=DESCRIPTION)
     config = cli.config.clone()
     options = TuneOptions(**config.pop("tune").as_dict())
@@ -72,6 +76,19 @@ def parse(argv: list[str]) -> TuneSetup:
                    if f.is_file() and "tune" not in (yaml.safe_load(f.read_text()) or {})]
     # skip_none=False: an option set to null where its default is not must stay null in the trials.
     return TuneSetup(options, task, cli.parser.dump(config, skip_none=False, skip_check=True), fit_configs)
+
+def print_config(argv: list[str]) -> None:
+    """``--print_config`` with storage passwords masked: jsonargparse prints values as they were given."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            build_run(argv, TuneCLI, prog="glue_lit tune", description=DESCRIPTION)
+            code = 0
+        except SystemExit as exit_:  # how jsonargparse ends after printing
+            code = exit_.code
+    sys.stdout.write(hide_password(printed.getvalue()))
+    raise SystemExit(code)
+
 
 def main(argv: list[str]) -> None:
     setup = parse(argv)
