@@ -30,6 +30,9 @@ def test_notebook_runs_offline_and_reports_metrics(tmp_path, monkeypatch):
         o.get("text", "") + json.dumps(o.get("data", {}).get("text/plain", ""))
         for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
-    assert "dev MCC:" in text and "val/mcc" in text and "best config for fit" in text
-    assert "'label': 'acceptable'" in text or "'label': 'unacceptable'" in text
+    assert "dev val/accuracy:" in text and "best config for fit" in text
+    # 2,000 SST-2 sentences, one epoch: MiniLM learns (dev accuracy ~0.76; the majority class: 0.51).
+    accuracy = float(text.split("dev val/accuracy:")[1].split()[0])
+    assert accuracy >= 0.7, accuracy
+    assert "'label': 'positive'" in text and "'label': 'negative'" in text
     assert os.path.isdir(tmp_path / "nb" / "exported")

@@ -119,8 +119,8 @@ def main(argv: list[str]) -> None:
     folder, resumed = choose_folder(args.out, plan, args.resume)
     if resumed:
         done = len(load_records(folder))
-        print(f"glue_lit: benchmark: continuing {folder}: {done} runs done, running the rest",
-              file=sys.stderr)
+        doing = "tabulating them" if args.report else "running the rest"
+        print(f"glue_lit: benchmark: continuing {folder}: {done} runs done, {doing}", file=sys.stderr)
     from glue_lit.benchmark.runs import run_one, task_args  # Lightning: only once the input is checked
 
     submission = folder / "submission" if args.submission else None
