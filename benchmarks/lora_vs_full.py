@@ -65,14 +65,18 @@ def method_args(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def benchmark(method: str, args: argparse.Namespace, options: list[str]) -> Path:
-    """The benchmark folder of ``method``, run (or continued) through ``python -m glue_lit benchmark``."""
+    """The benchmark folder of ``method``, run (or continued) by ``glue_lit benchmark``."""
+    from glue_lit.__main__ import main as glue_lit
+
     root = args.out / method
     resume = ["--resume"] if list(root.glob("version_*/plan.json")) else []
-    command = [sys.executable, "-m", "glue_lit", "benchmark", "--tasks", args.tasks, "--seeds", args.seeds,
+    command = ["benchmark", "--tasks", args.tasks, "--seeds", args.seeds,
                "--out", str(root), "--config_dir", str(REPO / "configs"), *resume, *options,
                *(["--max_train", args.max_train] if args.max_train else []),
                *method_args(args)[method]]
-    if subprocess.run(command).returncode != 0:
+    # In this process, as `python -m glue_lit benchmark` would run it: a child process per method
+    # would import torch and Lightning again (~6 s each).
+    if glue_lit(command) != 0:
         raise SystemExit(f"lora_vs_full: the {method} benchmark failed; run the same command again to "
                          "continue it")
     return newest(root)
