@@ -150,10 +150,34 @@ def run(task_name: str, seed: int, args: argparse.Namespace) -> dict:
         "history": history, **best_and_last(task, history),
         "train_examples": len(train), "steps": trainer.state.global_step, "wall_s": round(wall, 1),
         "threads": torch.get_num_threads(),
-        "recipe": {"batch_size": args.batch_size, "learning_rate": args.lr, "epochs": args.epochs,
-                   "weight_decay": args.weight_decay, "max_grad_norm": targs.max_grad_norm,
-                   "warmup_ratio": 0.0, "max_length": args.max_length, "optimizer": str(targs.optim)},
+        "recipe": {**recipe(args), "max_grad_norm": targs.max_grad_norm, "warmup_ratio": 0.0,
+                   "optimizer": str(targs.optim)},
     }
+
+
+def recipe(args: argparse.Namespace) -> dict:
+    """The training recipe of a record (with its model, what one ``--out`` folder's records share)."""
+    return {"max_train": args.max_train, "batch_size": args.batch_size,
+            "learning_rate": args.lr, "epochs": args.epochs, "weight_decay": args.weight_decay,
+            "max_length": args.max_length, "max_steps": args.max_steps}
+
+
+def check_folder(args: argparse.Namespace) -> None:
+    """Refuse to add runs of another recipe to a folder: its table would mix them silently.
+
+    ``glue_lit benchmark`` keeps a plan.json for this; here each record carries its recipe.
+    """
+    from glue_lit.benchmark.records import load_records
+
+    wanted = {"model": args.model, **recipe(args)}
+    for record in load_records(args.out):
+        had = {"model": record.get("model"), **record.get("recipe", {})}
+        for key, value in wanted.items():
+            if key in had and had[key] != value:
+                sys.stderr.write(f"trainer_recipe: error: {args.out} holds runs with {key} {had[key]} "
+                                 f"({record['task']} seed {record['seed']}), not {value}; give another "
+                                 "--out for this recipe\n")
+                raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     from glue_lit.benchmark import parse_seeds  # the same seeds as `glue_lit benchmark --seeds`
     from glue_lit.benchmark.records import record_path, save_record
 
+    check_folder(args)
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         for seed in parse_seeds(args.seeds):
             if record_path(args.out, task, seed).is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -140,6 +141,24 @@ def test_a_baseline_folder_is_tabled_beside_with_the_same_seeds(tmp_path):
     assert line == "| stsb | pearson | 86.00 (± 1.00) | 84.00 (± 1.00) | 42,43,44 | 540 / 540 |"
     # No published number is put beside the packaged MiniLM: the references are other checkpoints.
     assert "(published)" not in markdown and "## Published results of other checkpoints" in markdown
+
+
+def test_the_trainer_recipe_script_keeps_one_recipe_per_folder(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("trainer_recipe", REPO / "benchmarks" / "trainer_recipe.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = script.parse_args(["--out", str(tmp_path), "--max-train", "1000"])
+    entry = {"epoch": 3.0, "step": 90, "metrics": {"val/accuracy": 0.6}, "collapsed": None}
+    save_record(tmp_path, {"runner": "trainer", "task": "rte", "seed": 42, "model": args.model,
+                           "history": [entry], "best": entry, "last": entry, "steps": 90, "wall_s": 9.0,
+                           "recipe": {**script.recipe(args), "optimizer": "adamw_torch_fused"}})
+    script.check_folder(args)  # the same recipe: more seeds and tasks may join
+    # Another learning rate into that folder: one error line naming the folder and the difference.
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--out", str(tmp_path), "--max-train", "1000", "--lr", "2e-5", "--tasks", "rte"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (f"trainer_recipe: error: {tmp_path} holds runs with learning_rate "
+                                       "5e-05 (rte seed 42), not 2e-05; give another --out for this recipe\n")
 
 
 def test_a_failing_task_is_reported_and_the_others_kept(tiny_model, glue_dir, run_dir, capsys):

@@ -31,7 +31,9 @@ def test_notebook_runs_offline_and_reports_metrics(tmp_path, monkeypatch):
         for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
     assert "dev val/accuracy:" in text and "best config for fit" in text
-    # 2,000 SST-2 sentences, one epoch: MiniLM learns (dev accuracy ~0.76; the majority class: 0.51).
+    # The suite's check that the packaged MiniLM learns real data: 2,000 SST-2 sentences, one epoch
+    # (63 steps) reach dev accuracy ~0.76 (majority class 0.51). The 3-epoch runs on every task are
+    # the benchmark's (README, Results), not CI's: a 3-epoch CoLA fit took 6-10 min of CI's 2 cores.
     accuracy = float(text.split("dev val/accuracy:")[1].split()[0])
     assert accuracy >= 0.7, accuracy
     assert "'label': 'positive'" in text and "'label': 'negative'" in text
