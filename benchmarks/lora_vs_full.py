@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -229,8 +230,9 @@ def main(argv: list[str]) -> None:
                          **timing[m], "memory": peak_memory(m, task, argv),
                          "ckpt_mb": checkpoint_mb(records[m], task)})
     args.out.mkdir(parents=True, exist_ok=True)
-    text = (f"{table(rows)}\nDev metrics in percent at the best validation; records: "
-            f"{folders['full']}, {folders['lora']}. Step time: median of {args.rounds} rounds of "
+    named = ", ".join(os.path.relpath(f) for f in folders.values())  # as a committed table reads anywhere
+    text = (f"{table(rows)}\nDev metrics in percent at the best validation; records: {named}. "
+            f"Step time: median of {args.rounds} rounds of "
             f"{args.steps} steps per method, alternating, in one process. Memory: peak "
             f"{'allocated (CUDA)' if 'cuda_mb' in rows[0]['memory'] else 'RSS'} of a process training "
             f"{args.warmup + args.steps} steps.\nCommand: "

@@ -48,7 +48,7 @@ def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glu
         if name != "mnli":  # MNLI validates four times an epoch (configs/mnli.yaml)
             assert [h["epoch"] for h in run["history"]] == [1.0, 2.0]
         # Each validation's metrics are the ones fit logged to TensorBoard.
-        logged = tb_scalars(run["log_dir"])
+        logged = tb_scalars(out / run["log_dir"])  # relative to the benchmark folder: portable records
         for key in (f"{s.prefix}/{m}" for s in task.validation for m in task.metrics):
             assert [h["metrics"][key] for h in run["history"]] == pytest.approx(logged[key], abs=1e-6)
         best = max(run["history"], key=lambda h: h["metrics"][task.monitor_key])

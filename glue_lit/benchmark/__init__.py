@@ -20,7 +20,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from glue_lit.benchmark.records import load_records, record_path, save_record
+from glue_lit.benchmark.records import load_records, portable, record_path, save_record
 from glue_lit.benchmark.references import REFERENCES
 from glue_lit.benchmark.report import aggregate, glue_average, render_markdown, write_csv
 from glue_lit.errors import GlueLitError
@@ -162,7 +162,7 @@ def write_results(folder: Path, command: str, baseline: Path | None, failed: lis
         markdown += "".join(f"- {f}\n" for f in failed)
     result = {"command": command, "runners": runners,
               "glue_average": {name: glue_average(s) for name, s in runners.items()},
-              "runs": records + others, "failed": failed,
+              "runs": [portable(r, folder) for r in records] + others, "failed": failed,
               "references": [vars(r) for r in REFERENCES]}
     if submission is not None and submission.is_dir():
         names = sorted(p.name for p in submission.iterdir() if p.is_file())

@@ -4,7 +4,9 @@ A record holds the dev metrics of every validation (``history``), which of them 
 task's monitored metric, and whether the predictions had collapsed. The records of a folder are
 the benchmark's state: a benchmark started again (after a kill, or on another day) reads them and
 runs only what has no record yet. ``glue_lit benchmark`` and ``benchmarks/trainer_recipe.py`` write
-the same format, so one report puts both side by side.
+the same format, so one report puts both side by side. The paths a record names (its log folder and
+best checkpoint) are stored relative to its benchmark folder, so records committed on one machine
+read the same on another; ``load_records`` makes them absolute again.
 """
 
 from __future__ import annotations
@@ -15,9 +17,23 @@ from pathlib import Path
 
 from glue_lit.tasks import GlueTask
 
+PATH_KEYS = ("best_checkpoint", "log_dir")
+
 
 def record_path(folder: Path, task: str, seed: int) -> Path:
     return Path(folder) / "runs" / f"{task}-seed{seed}.json"
+
+
+def portable(record: dict, folder: Path) -> dict:
+    """``record`` with its paths inside ``folder`` made relative to it (others are kept as they are)."""
+    out = dict(record)
+    for key in PATH_KEYS:
+        if out.get(key):
+            try:
+                out[key] = Path(out[key]).resolve().relative_to(Path(folder).resolve()).as_posix()
+            except ValueError:
+                pass
+    return out
 
 
 def save_record(folder: Path, record: dict) -> Path:
@@ -25,7 +41,7 @@ def save_record(folder: Path, record: dict) -> Path:
     path = record_path(folder, record["task"], record["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(portable(record, folder), indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -33,7 +49,12 @@ def save_record(folder: Path, record: dict) -> Path:
 def load_records(folder: Path) -> list[dict]:
     """Every finished run in ``folder``, in a stable order."""
     paths = sorted((Path(folder) / "runs").glob("*-seed*.json"))
-    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    for record in records:
+        for key in PATH_KEYS:
+            if record.get(key):  # an absolute path (older records) stays as it is
+                record[key] = str(Path(folder).resolve() / record[key])
+    return records
 
 
 def best_and_last(task: GlueTask, history: list[dict]) -> dict:
