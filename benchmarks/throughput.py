@@ -64,9 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="32-true or bf16-mixed (auto: bf16-mixed on cuda, 32-true on cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--num-workers", type=int, default=0, help="data loader workers, both sides")
-    p.add_argument("--omp-wait-policy", default=os.environ["OMP_WAIT_POLICY"],
-                   help="OMP_WAIT_POLICY of all runs (default: glue_lit's own, PASSIVE; '' leaves "
-                   "OpenMP's spin-then-sleep default)")
+    # Always an explicit value: glue_lit, the recipe script and this script's workers each set
+    # PASSIVE when the variable is unset, so "unset" would not reach every run alike.
+    p.add_argument("--omp-wait-policy", type=str.upper, choices=("PASSIVE", "ACTIVE"),
+                   default=os.environ["OMP_WAIT_POLICY"].upper(),
+                   help="OMP_WAIT_POLICY of every run (default: glue_lit's own, PASSIVE; ACTIVE: idle "
+                   "threads spin)")
     p.add_argument("--runners", default="glue_lit,trainer,bare",
                    help=f"comma-separated: {', '.join([*RUNNERS, *PROCESS_RUNNERS])}")
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of each runner")
@@ -89,9 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_env(args: argparse.Namespace) -> dict[str, str]:
     """Every run gets the same OpenMP setting: the ratios compare recipes, not environments."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if args.omp_wait_policy:
-        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy}
     if args.threads:  # the whole-process runs take no thread option: torch reads this at start
         env["OMP_NUM_THREADS"] = str(args.threads)
     return env

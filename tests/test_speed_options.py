@@ -108,6 +108,18 @@ def test_benchmark_compares_glue_lit_trainer_bare_loop_and_whole_processes_in_on
         assert not list(run_dir.glob(leftover))
 
 
+def test_every_run_gets_the_openmp_wait_policy_asked_for(monkeypatch, capsys):
+    bench = load_bench()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert bench.run_env(bench.parse_args(["--device", "cpu"]))["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert bench.run_env(bench.parse_args(["--device", "cpu", "--omp-wait-policy", "active"]))[
+        "OMP_WAIT_POLICY"] == "ACTIVE"
+    # Unset is not offered: each run's own start-up would set PASSIVE, so the runs would differ.
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--device", "cpu", "--omp-wait-policy", ""])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_tokenize_only_reports_cold_and_cached_times(glue_dir, tiny_model, run_dir):
     result = load_bench().main(
         ["--tokenize-only", "--task", "sst2", "--model", tiny_model, "--data-dir", str(glue_dir)]
