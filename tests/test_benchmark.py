@@ -78,6 +78,10 @@ def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glu
     assert float(median["best val/mcc"]) == pytest.approx(cola_mcc, abs=1e-3)
     with zipfile.ZipFile(out / "submission.zip") as z:
         assert sorted(z.namelist()) == ["AX.tsv", "CoLA.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "STS-B.tsv"]
+    # Fits and the submission's predictions log inside the benchmark folder, nowhere else.
+    assert [p.name for p in (run_dir / "runs").iterdir()] == ["benchmark"]
+    # Records keep the fit's own options; where it logged is the benchmark's business.
+    assert all("--trainer.logger.init_args.save_dir" not in r["args"] for r in runs.values())
 
 
 def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, glue_dir, run_dir, capsys):

@@ -63,8 +63,9 @@ class History(L.Callback):
 def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
             submission: Path | None, log_dir: Path) -> dict:
     """Fit ``task`` with ``seed``; return its record (see ``records.py``)."""
-    args = [*args, "--seed_everything", str(seed), "--trainer.logger.init_args.save_dir", str(log_dir)]
-    cli = build_run(args)
+    args = [*args, "--seed_everything", str(seed)]  # the fit's options, as its record keeps them
+    logs = ["--trainer.logger.init_args.save_dir", str(log_dir)]
+    cli = build_run([*args, *logs])
     dm = cli.datamodule
     if dm.task.name != task.name:
         raise GlueLitError(f"the options for {task.name} set --data.task_name {dm.task.name}")
@@ -84,7 +85,8 @@ def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
             raise GlueLitError(f"{task.name}: fit saved no best checkpoint to predict the test set with")
         # As `predict --ckpt_path best.ckpt` would, for this task and those predicted with its model (AX).
         for name in (task.name, *(t.name for t in TASKS.values() if t.model_task == task.name)):
-            pred = build_run([*args, "--data.task_name", name, "--predictions.output_dir", str(submission)])
+            pred = build_run([*args, *logs, "--data.task_name", name, "--predictions.output_dir",
+                              str(submission)])
             pred.trainer.predict(pred.model, datamodule=pred.datamodule, ckpt_path=best,
                                  return_predictions=False)
     hp = model.hparams
