@@ -50,10 +50,11 @@ def load_records(folder: Path) -> list[dict]:
     """Every finished run in ``folder``, in a stable order."""
     paths = sorted((Path(folder) / "runs").glob("*-seed*.json"))
     records = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    root = Path(folder).resolve()
     for record in records:
         for key in PATH_KEYS:
             if record.get(key):  # an absolute path (older records) stays as it is
-                record[key] = str(Path(folder).resolve() / record[key])
+                record[key] = str(root / record[key])
     return records
 
 
