@@ -39,6 +39,9 @@ def trial_rows(study: optuna.Study, keys: list[str]) -> list[dict]:
             notes.append(f"retry of trial {t.system_attrs['failed_trial']}")
         if t.state == TrialState.FAIL:  # no reason: the heartbeat stopped, its worker died
             notes.append(t.user_attrs.get("fail_reason") or "no heartbeat: its worker died")
+        elif t.user_attrs.get("collapsed"):
+            notes.append(f"{len(t.user_attrs['collapsed'])} of {t.user_attrs.get('validations', '?')} "
+                         "validations collapsed, not scored")
         rows.append({
             "trial": t.number,
             "state": t.state.name,

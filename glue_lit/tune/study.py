@@ -75,6 +75,11 @@ def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as err:
             error = err  # workers started together on a new database race to create its tables
             time.sleep(1 + attempt)
+        except sqlalchemy.exc.OperationalError as err:
+            error = err  # SQLite reports the same race as "table ... already exists"
+            if "already exists" not in str(err):
+                break
+            time.sleep(1 + attempt)
         except Exception as err:  # bad URL, server down, missing driver...
             error = err
             break
