@@ -41,11 +41,13 @@ def column(spec: str) -> tuple[str, dict]:
     return name, stats
 
 
-def cell(entry: dict | None, key: str) -> str:
+def cell(entry: dict | None, key: str, seeds: list[int]) -> str:
     s = entry and entry["best"].get(key)
     if not s:
         return "not run"
     text = f"{s['median']:.2f} ({s['mean']:.2f} ± {s['std']:.2f})"
+    if entry["seeds"] != seeds:
+        text += f" seeds {','.join(map(str, entry['seeds']))} only"
     bad = entry["best_collapsed"]
     if bad:
         text += f" **{len(bad)} of {len(entry['seeds'])} collapsed** (seeds {', '.join(map(str, bad))})"
@@ -61,14 +63,15 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [t for t in args.tasks.split(",") if any(t in stats for stats in columns.values())]
     names = list(columns)
     print("| task | dev metric (best validation) | " + " | ".join(f"{n}: median (mean ± std)" for n in names)
-          + " | seeds |")
-    print("|---|---|" + "---|" * len(names) + "---|")
+          + " | seeds | steps (" + " / ".join(names) + ") |")
+    print("|---|---|" + "---|" * len(names) + "---|---|")
     for task in tasks:
         entries = [columns[n].get(task) for n in names]
         seeds = sorted({s for e in entries if e for s in e["seeds"]})
         for key in get_task(task).metric_keys[get_task(task).validation[0].name]:
-            print(f"| {task} | {metric_label(key)} | " + " | ".join(cell(e, key) for e in entries)
-                  + f" | {','.join(map(str, seeds))} |")
+            steps = " / ".join(f"{e['steps']:.0f}" if e else "-" for e in entries)
+            print(f"| {task} | {metric_label(key)} | " + " | ".join(cell(e, key, seeds) for e in entries)
+                  + f" | {','.join(map(str, seeds))} | {steps} |")
     common = [t for t in tasks if all(t in stats for stats in columns.values())]
     print(f"\nGLUE average of the medians over {', '.join(common)}:")
     for n in names:
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
             diff, std = b["median"] - a["median"], max(a["std"], b["std"])
             below = "within 1 std" if -diff <= std else "BELOW by more than 1 std"
             verdict = "at or above" if diff >= 0 else below
+            bad = columns[n][task]["best_collapsed"]
+            if bad:
+                verdict += f", with collapsed runs (seeds {', '.join(map(str, bad))})"
             print(f"- {task} {metric_label(key)}: {diff:+.2f} (std {std:.2f}): {verdict}")
 
 

@@ -43,4 +43,4 @@ def test_a_recipe_column_takes_each_task_from_its_first_folder_and_compares_with
     # GLUE averages: (22 + 50) / 2, (27 + 40) / 2, (27 + 56.34) / 2
     assert "- Trainer: 36.00\n- glue_lit: 33.50\n- recipe: 41.67" in out
     assert "- wnli accuracy: -10.00 (std 2.00): BELOW by more than 1 std" in out
-    assert "- wnli accuracy: +6.34 (std 2.00): at or above" in out
+    assert "- wnli accuracy: +6.34 (std 2.00): at or above, with collapsed runs (seeds 43)" in out
