@@ -37,7 +37,7 @@ def column(spec: str) -> tuple[str, dict]:
         if not (Path(folder) / "runs").is_dir():
             raise SystemExit(f"results_table.py: error: --column {name}: no runs/ folder in {folder}")
         for task, entry in aggregate(load_records(Path(folder))).items():
-            stats.setdefault(task, entry | {"folder": folder})
+            stats.setdefault(task, entry)
     return name, stats
 
 
