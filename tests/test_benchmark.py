@@ -107,6 +107,21 @@ def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, 
     assert sorted(done) == ["rte-seed42.json", "rte-seed43.json", "wnli-seed42.json", "wnli-seed43.json"]
     assert all(done[name] == data for name, data in kept.items())  # finished runs were not redone
 
+    # A third seed of one task joins the finished folder (named directly); its other runs stay.
+    more = ["benchmark", "--tasks", "wnli", "--seeds", "42,43,44", "--max_train", "40",
+            *overrides(tiny_model, glue_dir), "--resume", "--out", "runs/benchmark/version_0"]
+    assert main(more) == 0
+    assert "continuing runs/benchmark/version_0: 4 runs done, running the rest" in capsys.readouterr().err
+    after = {p.name: p.read_bytes() for p in records.glob("*.json")}
+    assert sorted(after) == sorted([*done, "wnli-seed44.json"])
+    assert all(after[name] == data for name, data in done.items())
+    plan = json.loads((records.parent / "plan.json").read_text())
+    assert (plan["tasks"], plan["seeds"]) == (["wnli", "rte"], [42, 43, 44])
+    # Another training option may not join: its runs would be tabled as the same recipe.
+    assert main([*more[:6], "50", *more[7:]]) == 2
+    assert "version_0 was started with other max_train; run the command it was started with" in \
+        capsys.readouterr().err
+
 
 def test_collapsed_runs_are_named_not_averaged_in(tmp_path):
     cola, stsb = get_task("cola"), get_task("stsb")

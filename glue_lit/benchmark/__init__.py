@@ -5,9 +5,11 @@ example ``--config configs/offline.yaml --trainer.max_epochs 1``), then ``--reci
 where it exists, with ``--seed_everything`` set to the seed; so a benchmark trains exactly what
 ``python -m glue_lit fit`` would. Every finished run is written at once to
 ``runs/benchmark/version_N/runs/<task>-seed<seed>.json``; the same command started again (after a
-kill, say) continues that folder and runs only what has no record yet (``--resume`` continues the
-newest folder whatever its command). ``results.md``, ``results.csv`` and ``results.json`` hold
-the per-seed runs and their median, mean and spread per task, with collapsed runs named.
+kill, say) continues that folder and runs only what has no record yet. ``--resume`` continues the
+newest folder (or ``--out`` itself when it is one) with other tasks or seeds if you give them, as
+long as the options that decide how a run trains are the same. ``results.md``, ``results.csv`` and
+``results.json`` hold the per-seed runs and their median, mean and spread per task, with collapsed
+runs named.
 ``--baseline DIR`` puts the records of another runner (``benchmarks/trainer_recipe.py``) beside.
 """
 
@@ -51,7 +53,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--submission", action="store_true",
                         help="also predict the test sets and zip the GLUE submission files")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the newest folder in --out, keeping its finished runs")
+                        help="continue the newest folder in --out (or --out itself, when it is a "
+                        "benchmark folder), keeping its finished runs; --tasks and --seeds may add more")
     parser.add_argument("--report", action="store_true",
                         help="with --resume: only write the tables from the runs already recorded")
     parser.add_argument("--baseline", type=Path, default=None,
@@ -74,19 +77,27 @@ def _versions(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("_", 1)[1]))
 
 
+# What a plan may add to on --resume: more tasks or seeds of the same runs (the trainer_recipe.py
+# script allows the same). Everything else decides how a run trains, and a table must not mix two.
+GROWS = ("tasks", "seeds")
+
+
 def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
     """The folder to write to and whether it continues an earlier benchmark."""
     versions = _versions(root)
-    newest = versions[-1] if versions else None
+    newest = root if resume and (root / "plan.json").is_file() else versions[-1] if versions else None
     plan_file = newest / "plan.json" if newest else None
     earlier = json.loads(plan_file.read_text()) if plan_file and plan_file.is_file() else None
     if resume:
         if earlier is None:
             raise GlueLitError(f"--resume: no earlier benchmark in {root}")
-        if earlier != plan:
-            diff = sorted(k for k in plan if plan[k] != earlier.get(k))
+        diff = sorted(k for k in plan if k not in GROWS and plan[k] != earlier.get(k))
+        if diff:
             raise GlueLitError(f"--resume: {newest} was started with other {', '.join(diff)}; "
                                "run the command it was started with (see its plan.json)")
+        grown = {k: list(dict.fromkeys(earlier[k] + plan[k])) for k in GROWS}
+        if grown != {k: earlier[k] for k in GROWS}:  # the folder's plan now names the added runs too
+            plan_file.write_text(json.dumps({**earlier, **grown}, indent=1) + "\n", encoding="utf-8")
         return newest, True
     if earlier == plan and any(not record_path(newest, task, seed).is_file()
                                for task in plan["tasks"] for seed in plan["seeds"]):
