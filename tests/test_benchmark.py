@@ -117,6 +117,10 @@ def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, 
     assert all(after[name] == data for name, data in done.items())
     plan = json.loads((records.parent / "plan.json").read_text())
     assert (plan["tasks"], plan["seeds"]) == (["wnli", "rte"], [42, 43, 44])
+    # The table names the command that makes all of it, not the one typed last.
+    command = (records.parent / "results.md").read_text().split("Command: `", 1)[1].split("`")[0]
+    assert command.startswith("python -m glue_lit benchmark --tasks wnli,rte --seeds 42,43,44 --")
+    assert command.endswith(" --max_train 40 --out runs/benchmark") and "--resume" not in command
     # Another training option may not join: its runs would be tabled as the same recipe.
     assert main([*more[:6], "50", *more[7:]]) == 2
     assert "version_0 was started with other max_train; run the command it was started with" in \

@@ -149,11 +149,35 @@ def main(argv: list[str]) -> None:
                 print(f"glue_lit: benchmark: {task.name} seed {seed} failed: {err}", file=sys.stderr)
                 continue
             save_record(folder, record)
-    command = shlex.join(["python", "-m", "glue_lit", "benchmark", *argv])
-    write_results(folder, command, args.baseline, failed, submission)
+    plan = json.loads((folder / "plan.json").read_text())  # with the tasks and seeds --resume added
+    write_results(folder, plan_command(plan, folder, args.baseline), args.baseline, failed, submission)
     if failed:
         raise GlueLitError(f"{len(failed)} of {len(tasks) * len(seeds)} runs failed "
                            f"({'; '.join(failed)}); see {folder}")
+
+
+def plan_command(plan: dict, folder: Path, baseline: Path | None) -> str:
+    """The one command that makes the folder's whole table (not the one typed last, which may have
+    added a seed with --resume), with paths under the working folder relative, as users type them."""
+    here = Path.cwd().resolve()
+
+    def shown(path: Path) -> str:
+        full = path.resolve()
+        return str(full.relative_to(here)) if full.is_relative_to(here) else str(path)
+
+    argv = ["--tasks", ",".join(plan["tasks"]), "--seeds", ",".join(map(str, plan["seeds"])),
+            *plan["options"]]
+    if plan["config_dir"] != "configs":
+        argv += ["--config_dir", plan["config_dir"]]
+    for flag, key in (("--recipes", "recipes"), ("--max_train", "max_train")):
+        if plan[key] is not None:
+            argv += [flag, str(plan[key])]
+    if plan["submission"]:
+        argv.append("--submission")
+    argv += ["--out", shown(folder.parent)]
+    if baseline is not None:
+        argv += ["--baseline", shown(baseline)]
+    return shlex.join(["python", "-m", "glue_lit", "benchmark", *argv])
 
 
 def write_results(folder: Path, command: str, baseline: Path | None, failed: list[str],
