@@ -147,6 +147,24 @@ def test_a_bad_tune_option_names_the_option(base, run_dir, capsys):
         assert len(err) == 1 and err[0].startswith("glue_lit: error: ") and option[2:] in err[0], err
 
 
+def test_an_enqueued_recipe_keeps_the_fit_value_of_every_key_it_leaves_out(base, run_dir, capsys):
+    # Optuna alone draws a left-out key at random: "the untuned recipe" would not be the fit's.
+    space = {**SPACE, "model.warmup_ratio": {"type": "float", "low": 0.0, "high": 0.5}}
+    enqueue = "[{model.learning_rate: 5.0e-3}]"
+    args = tune_args(base, write_space(run_dir, space), "--tune.n_trials", "1", "--tune.enqueue", enqueue)
+    assert main(args) == 0
+    trial = load(run_dir).get_trials()[0]
+    assert trial.params == {"model.learning_rate": 5.0e-3, "trainer.max_epochs": 2, "model.warmup_ratio": 0.0}
+    # A left-out key whose fit value the space excludes is drawn, and the warning says so.
+    space["model.warmup_ratio"]["low"] = 0.1
+    args = tune_args(base, write_space(run_dir, space), "--tune.study_name", "other", "--tune.n_trials", "1",
+                     "--tune.enqueue", enqueue)
+    assert main(args) == 0
+    assert ("glue_lit: warning: tune.enqueue entry 0 leaves out model.warmup_ratio and its fit value 0.0 is "
+            "outside tune.space: it is drawn at random") in capsys.readouterr().err
+    assert 0.1 <= load(run_dir, "other").get_trials()[0].params["model.warmup_ratio"] <= 0.5
+
+
 @pytest.mark.parametrize("pruner", ["median", "hyperband"])
 def test_a_short_study_prunes_and_leaves_its_outputs(base, run_dir, capsys, pruner):
     # Two trials whose rate learns the little task finish first; then two whose rate is too low to

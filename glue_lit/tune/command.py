@@ -105,7 +105,7 @@ def tune(setup: TuneSetup) -> None:
     """Run trials of the study in this process until it is complete; then write the reports."""
     opts, task, folder = setup.options, setup.task, setup.folder
     folder.mkdir(parents=True, exist_ok=True)
-    study = open_study(opts, folder.name, folder, task)
+    study = open_study(opts, folder.name, folder, task, setup.fit_config)
     error: GlueLitError | None = None
     interrupted = False
     sigint = signal.getsignal(signal.SIGINT)

@@ -14,6 +14,7 @@ here, with the entry's key in the message.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal, TypedDict
 
 import optuna
@@ -100,3 +101,36 @@ def nested(values: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(p, {})
         node[leaf] = value
     return tree
+
+
+def complete_enqueued(enqueue: list[dict[str, Any]], space: dict[str, BaseDistribution],
+                      fit_config: str) -> list[dict[str, Any]]:
+    """Each enqueued set with the fit options' value for every ``space`` key it leaves out.
+
+    Optuna draws a left-out key at random, so "the untuned recipe" would not be: an SST-2 study's
+    trial 0 drew ``data.group_by_length: false`` when the space gained that key. A left-out key whose
+    fit value lies outside the space is still drawn, with a warning naming the entry and the key.
+    """
+    base = yaml.safe_load(fit_config) or {}
+    done = []
+    for i, params in enumerate(enqueue):
+        full = dict(params)
+        for key, dist in space.items():
+            if key in full:
+                continue
+            node: Any = base
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if _within(dist, node):
+                full[key] = node
+            else:
+                print(f"glue_lit: warning: tune.enqueue entry {i} leaves out {key} and its fit value "
+                      f"{node!r} is outside tune.space: it is drawn at random", file=sys.stderr)
+        done.append(full)
+    return done
+
+
+def _within(dist: BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    return isinstance(value, int | float) and not isinstance(value, bool) and dist.low <= value <= dist.high

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask
 from glue_lit.tune.options import TuneOptions
+from glue_lit.tune.space import complete_enqueued
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -86,7 +87,8 @@ def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
     raise GlueLitError(scrub(f"cannot open the study storage {url}: {one_line(error)}", url))
 
 
-def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask) -> optuna.Study:
+def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask, fit_config: str) -> optuna.Study:
+    queued = complete_enqueued(opts.enqueue, opts.distributions(), fit_config)  # before any storage
     storage = open_storage(opts, opts.storage_url(f"sqlite:///{(folder / 'study.db').resolve()}"))
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(opts.pruner_startup_trials, opts.pruner_warmup_steps),
@@ -100,7 +102,7 @@ def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask) -> op
     if study.direction.name.lower() != direction:
         raise GlueLitError(f"study {name!r} {study.direction.name.lower()}s, but {task.monitor_key} "
                            f"should be {direction}d: use another --tune.study_name")
-    for params in opts.enqueue:
+    for params in queued:
         study.enqueue_trial(params, skip_if_exists=True)
     return study
 

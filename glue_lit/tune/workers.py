@@ -42,7 +42,7 @@ def run_workers(argv: list[str], setup: TuneSetup) -> None:
     n = setup.options.workers
     # The study exists before the workers start, so that they do not race to create it.
     setup.folder.mkdir(parents=True, exist_ok=True)
-    open_study(setup.options, setup.folder.name, setup.folder, setup.task)
+    open_study(setup.options, setup.folder.name, setup.folder, setup.task, setup.fit_config)
     gpus = torch.cuda.device_count()
     envs = worker_envs(n, os.environ, gpus, os.cpu_count() or 1)
     command = [sys.executable, "-m", "glue_lit", "tune", *argv, "--tune.workers=1"]
