@@ -88,7 +88,6 @@ def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
 
 
 def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask, fit_config: str) -> optuna.Study:
-    queued = complete_enqueued(opts.enqueue, opts.distributions(), fit_config)  # before any storage
     storage = open_storage(opts, opts.storage_url(f"sqlite:///{(folder / 'study.db').resolve()}"))
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(opts.pruner_startup_trials, opts.pruner_warmup_steps),
@@ -102,7 +101,7 @@ def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask, fit_c
     if study.direction.name.lower() != direction:
         raise GlueLitError(f"study {name!r} {study.direction.name.lower()}s, but {task.monitor_key} "
                            f"should be {direction}d: use another --tune.study_name")
-    for params in queued:
+    for params in complete_enqueued(opts.enqueue, opts.distributions(), fit_config):
         study.enqueue_trial(params, skip_if_exists=True)
     return study
 
