@@ -116,11 +116,19 @@ def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, 
     assert sorted(after) == sorted([*done, "wnli-seed44.json"])
     assert all(after[name] == data for name, data in done.items())
     plan = json.loads((records.parent / "plan.json").read_text())
-    assert (plan["tasks"], plan["seeds"]) == (["wnli", "rte"], [42, 43, 44])
-    # The table names the command that makes all of it, not the one typed last.
-    command = (records.parent / "results.md").read_text().split("Command: `", 1)[1].split("`")[0]
-    assert command.startswith("python -m glue_lit benchmark --tasks wnli,rte --seeds 42,43,44 --")
-    assert command.endswith(" --max_train 40 --out runs/benchmark") and "--resume" not in command
+    assert (plan["tasks"], plan["seeds"]) == (["wnli", "rte"], [42, 43])
+    assert plan["added"] == [{"tasks": ["wnli"], "seeds": [42, 43, 44]}]
+    # The table names the commands that make all of it, the added seed on its own line: not one
+    # command over the union (which would also run rte seed 44, a run the table does not hold).
+    text = (records.parent / "results.md").read_text()
+    first, added = [line.split("`")[1] for line in text.split("Commands:", 1)[1].strip().splitlines()[:2]]
+    assert first.startswith("python -m glue_lit benchmark --tasks wnli,rte --seeds 42,43 --")
+    assert first.endswith(" --max_train 40 --out runs/benchmark") and "--resume" not in first
+    assert added.startswith("python -m glue_lit benchmark --tasks wnli --seeds 42,43,44 --")
+    assert added.endswith(" --max_train 40 --out runs/benchmark/version_0 --resume")
+    assert main(more) == 0  # nothing left to run: the plan does not grow again
+    assert json.loads((records.parent / "plan.json").read_text()) == plan
+    assert sorted(p.name for p in records.glob("*.json")) == sorted(after)
     # Another training option may not join: its runs would be tabled as the same recipe.
     assert main([*more[:6], "50", *more[7:]]) == 2
     assert "version_0 was started with other max_train; run the command it was started with" in \

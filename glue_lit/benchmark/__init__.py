@@ -7,7 +7,8 @@ where it exists, with ``--seed_everything`` set to the seed; so a benchmark trai
 ``runs/benchmark/version_N/runs/<task>-seed<seed>.json``; the same command started again (after a
 kill, say) continues that folder and runs only what has no record yet. ``--resume`` continues the
 newest folder (or ``--out`` itself when it is one) with other tasks or seeds if you give them, as
-long as the options that decide how a run trains are the same. ``results.md``, ``results.csv`` and
+long as the options that decide how a run trains are the same (plan.json lists each batch of added
+runs, and ``results.md`` the command for each). ``results.md``, ``results.csv`` and
 ``results.json`` hold the per-seed runs and their median, mean and spread per task, with collapsed
 runs named.
 ``--baseline DIR`` puts the records of another runner (``benchmarks/trainer_recipe.py``) beside.
@@ -77,9 +78,16 @@ def _versions(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("_", 1)[1]))
 
 
-# What a plan may add to on --resume: more tasks or seeds of the same runs (the trainer_recipe.py
-# script allows the same). Everything else decides how a run trains, and a table must not mix two.
+# What --resume may add to a plan: other tasks or seeds of the same runs (the trainer_recipe.py script
+# allows the same). Everything else decides how a run trains, and a table must not mix two.
 GROWS = ("tasks", "seeds")
+
+
+def planned_runs(plan: dict) -> set[tuple[str, int]]:
+    """Every (task, seed) of the first command and of each batch ``--resume`` added (plan["added"]):
+    a union of products, not the product of the unions (five WNLI seeds do not mean five of each task)."""
+    batches = [plan, *plan.get("added", [])]
+    return {(task, seed) for b in batches for task in b["tasks"] for seed in b["seeds"]}
 
 
 def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
@@ -95,12 +103,13 @@ def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
         if diff:
             raise GlueLitError(f"--resume: {newest} was started with other {', '.join(diff)}; "
                                "run the command it was started with (see its plan.json)")
-        grown = {k: list(dict.fromkeys(earlier[k] + plan[k])) for k in GROWS}
-        if grown != {k: earlier[k] for k in GROWS}:  # the folder's plan now names the added runs too
-            plan_file.write_text(json.dumps({**earlier, **grown}, indent=1) + "\n", encoding="utf-8")
+        if not planned_runs(plan) <= planned_runs(earlier):  # the folder's plan names the added runs
+            added = [*earlier.get("added", []), {k: plan[k] for k in GROWS}]
+            plan_file.write_text(json.dumps({**earlier, "added": added}, indent=1) + "\n", encoding="utf-8")
         return newest, True
-    if earlier == plan and any(not record_path(newest, task, seed).is_file()
-                               for task in plan["tasks"] for seed in plan["seeds"]):
+    first = {k: v for k, v in (earlier or {}).items() if k != "added"}
+    if first == plan and any(not record_path(newest, task, seed).is_file()
+                             for task, seed in planned_runs(earlier)):
         return newest, True  # the same command, killed (or with failed runs) before it finished
     folder = root / f"version_{int(newest.name.split('_', 1)[1]) + 1 if newest else 0}"
     folder.mkdir(parents=True)
@@ -149,7 +158,7 @@ def main(argv: list[str]) -> None:
                 print(f"glue_lit: benchmark: {task.name} seed {seed} failed: {err}", file=sys.stderr)
                 continue
             save_record(folder, record)
-    plan = json.loads((folder / "plan.json").read_text())  # with the tasks and seeds --resume added
+    plan = json.loads((folder / "plan.json").read_text())  # with the runs --resume added
     write_results(folder, plan_command(plan, folder, args.baseline), args.baseline, failed, submission)
     if failed:
         raise GlueLitError(f"{len(failed)} of {len(tasks) * len(seeds)} runs failed "
@@ -157,27 +166,32 @@ def main(argv: list[str]) -> None:
 
 
 def plan_command(plan: dict, folder: Path, baseline: Path | None) -> str:
-    """The one command that makes the folder's whole table (not the one typed last, which may have
-    added a seed with --resume), with paths under the working folder relative, as users type them."""
+    """The commands that make the folder's whole table (not the one typed last): the first, then one
+    line per batch of runs that ``--resume`` added, with paths under the working folder relative."""
     here = Path.cwd().resolve()
 
     def shown(path: Path) -> str:
         full = path.resolve()
         return str(full.relative_to(here)) if full.is_relative_to(here) else str(path)
 
-    argv = ["--tasks", ",".join(plan["tasks"]), "--seeds", ",".join(map(str, plan["seeds"])),
-            *plan["options"]]
-    if plan["config_dir"] != "configs":
-        argv += ["--config_dir", plan["config_dir"]]
-    for flag, key in (("--recipes", "recipes"), ("--max_train", "max_train")):
-        if plan[key] is not None:
-            argv += [flag, str(plan[key])]
-    if plan["submission"]:
-        argv.append("--submission")
-    argv += ["--out", shown(folder.parent)]
-    if baseline is not None:
-        argv += ["--baseline", shown(baseline)]
-    return shlex.join(["python", "-m", "glue_lit", "benchmark", *argv])
+    def command(batch: dict, out: list[str]) -> str:
+        argv = ["--tasks", ",".join(batch["tasks"]), "--seeds", ",".join(map(str, batch["seeds"])),
+                *plan["options"]]
+        if plan["config_dir"] != "configs":
+            argv += ["--config_dir", plan["config_dir"]]
+        for flag, key in (("--recipes", "recipes"), ("--max_train", "max_train")):
+            if plan[key] is not None:
+                argv += [flag, str(plan[key])]
+        if plan["submission"]:
+            argv.append("--submission")
+        argv += out
+        if baseline is not None:
+            argv += ["--baseline", shown(baseline)]
+        return shlex.join(["python", "-m", "glue_lit", "benchmark", *argv])
+
+    lines = [command(plan, ["--out", shown(folder.parent)])]
+    lines += [command(batch, ["--out", shown(folder), "--resume"]) for batch in plan.get("added", [])]
+    return "\n".join(lines)
 
 
 def write_results(folder: Path, command: str, baseline: Path | None, failed: list[str],

@@ -121,7 +121,10 @@ def render_markdown(runners: dict[str, dict], references: list[Reference], other
             lines.append(f"- `{r.checkpoint}` ({r.source}): {text}")
         lines.append("")
     lines += [f"- `{r.checkpoint}` (published): {r.source}." for r in references]
-    lines += ["", f"Command: `{command}`", ""]
+    if "\n" in command:  # runs that --resume added come after the first command, one line each
+        lines += ["", "Commands:", "", *(f"- `{c}`" for c in command.splitlines()), ""]
+    else:
+        lines += ["", f"Command: `{command}`", ""]
     return "\n".join(lines)
 
 
