@@ -42,5 +42,6 @@ def test_a_recipe_column_takes_each_task_from_its_first_folder_and_compares_with
     assert "56.34 (56.34 ± 0.00) **1 of 3 collapsed** (seeds 43)" in rows["wnli"]
     # GLUE averages: (22 + 50) / 2, (27 + 40) / 2, (27 + 56.34) / 2
     assert "- Trainer: 36.00\n- glue_lit: 33.50\n- recipe: 41.67" in out
+    assert "Without WNLI (over cola):\n- Trainer: 22.00\n- glue_lit: 27.00\n- recipe: 27.00" in out
     assert "- wnli accuracy: -10.00 (std 2.00): BELOW by more than 1 std" in out
     assert "- wnli accuracy: +6.34 (std 2.00): at or above, with collapsed runs (seeds 43)" in out
