@@ -148,7 +148,10 @@ def test_cuda_defaults_to_bf16_and_padding_to_multiples_of_8(monkeypatch, tiny_m
     assert (config.trainer.precision, config.data.pad_to_multiple_of) == ("32-true", 1)
 
 
-def test_cpu_stays_fp32_without_padding_rounding(monkeypatch, tiny_model, run_dir):
+def test_a_cpu_without_bf16_instructions_stays_fp32_unpadded(monkeypatch, tiny_model, run_dir):
+    import glue_lit.precision
+
+    monkeypatch.setattr(glue_lit.precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     for config in (device_config(monkeypatch, tiny_model, cuda=False),
                    device_config(monkeypatch, tiny_model, "--trainer.accelerator", "cpu")):
-        assert (config.trainer.precision, config.data.pad_to_multiple_of) == (None, 1)
+        assert (config.trainer.precision, config.data.pad_to_multiple_of) == ("32-true", 1)
