@@ -32,7 +32,7 @@ run() {  # run NAME ARGS...: python -m glue_lit ARGS into WORK/NAME.out and .err
     local name=$1; shift
     python -m glue_lit "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
 }
-common=(--config configs/cola.yaml --config configs/offline.yaml --data.data_dir "$GLUE_DIR"
+common=(--config configs/cola.yaml --config configs/minilm.yaml --data.data_dir "$GLUE_DIR"
         --trainer.logger.init_args.save_dir "$WORK/runs" --trainer.accelerator "$ACCELERATOR"
         --trainer.devices 1 --trainer.val_check_interval 0.5 "${precision[@]}"
         --early_stopping.patience 100 "$@")  # the check is of the path, not of when to stop

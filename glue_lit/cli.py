@@ -18,6 +18,7 @@ from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
+from glue_lit.model_summary import without_flops
 from glue_lit.precision import cpu_precision
 from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
@@ -153,7 +154,9 @@ class GlueCLI(LightningCLI):
         if (config.get("enable_progress_bar") is not False and not interactive()
                 and not any(isinstance(c, ProgressBar) for c in callbacks)):
             callbacks.append(LogLinesProgressBar())
-        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        trainer = super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        trainer.callbacks = without_flops(trainer.callbacks)  # its FLOPs read 0: model_summary.py
+        return trainer
 
     def after_fit(self) -> None:
         """Say which checkpoint to use next: the best one by the task's metric, and its score."""

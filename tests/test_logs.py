@@ -23,7 +23,8 @@ from glue_lit.model import GLUETransformer
 
 def test_fit_into_a_file_prints_progress_and_every_validation(tiny_model, glue_dir, run_dir):
     # As under SLURM, nohup or CI: stdout is a file. 20 batches an epoch, 2 epochs.
-    args = fit_args(tiny_model, glue_dir, "cola", "--trainer.enable_progress_bar", "true")
+    args = fit_args(tiny_model, glue_dir, "cola", "--trainer.enable_progress_bar", "true",
+                    "--trainer.enable_model_summary", "true")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(run_dir / "out.log", "w") as out, open(run_dir / "err.log", "w") as err:
         proc = subprocess.run([sys.executable, "-m", "glue_lit", "fit", *args], cwd=run_dir, env=env,
@@ -46,6 +47,9 @@ def test_fit_into_a_file_prints_progress_and_every_validation(tiny_model, glue_d
     # No live-bar frames, no Lightning advertising.
     assert "\r" not in log and "━" not in log
     assert "Tip:" not in log + errors and (log + errors).count("GPU available:") == 1
+    # The model summary, without the FLOPs Lightning cannot count for this model (it would print 0).
+    assert "Total params" in errors and re.search(r"\| model +\| BertForSequenceClassification", errors)
+    assert "flops" not in (log + errors).lower()
 
 
 def test_lightning_tips_are_dropped_and_device_lines_shown_once():
