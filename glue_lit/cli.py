@@ -18,6 +18,7 @@ from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
+from glue_lit.onnx_model import is_onnx_folder
 from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
 from glue_lit.run_summary import RunSummary
@@ -108,6 +109,10 @@ class GlueCLI(LightningCLI):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
             config.ckpt_path = self._resolve_ckpt_path(config)
+        if self.subcommand in ("fit", None) and is_onnx_folder(config.model.model_name_or_path):
+            raise GlueLitError(f"--model.model_name_or_path {config.model.model_name_or_path} is an ONNX "
+                               "export, which predict and validate run but fit cannot train; fine-tune "
+                               "its checkpoint or transformers folder")
         device_defaults(config)
 
     def instantiate_classes(self) -> None:
