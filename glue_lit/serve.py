@@ -10,8 +10,8 @@ A bad request is answered 400 (413: too many texts) with ``{"error": "..."}`` be
 model, so it never fails the batch it would have joined.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: LitServe hands decode_request's annotation to FastAPI
+# as the body type, and a string there is not resolved (every request then fails "Field required").
 import argparse
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,6 +41,8 @@ class RequestRules:
         shape = ('{"text": ..., "text_pair": ...}' if self.pair else '{"text": ...}')
         if isinstance(body, dict):
             return self._item_problem(body, "")
+        if isinstance(body, (str, bytes)):  # FastAPI passes the raw body when it is not sent as JSON
+            return f"the body must be JSON ({shape} or a list of them), Content-Type: application/json"
         if not isinstance(body, list):
             return f"the body must be a JSON object {shape} or a list of them"
         if not body:
@@ -56,15 +58,17 @@ class RequestRules:
 
     def _item_problem(self, item: dict, where: str) -> str | None:
         allowed = ("text", "text_pair") if self.pair else ("text",)
-        extra = [k for k in item if k not in allowed]
-        if "text_pair" in extra:
+        if "text_pair" in item and not self.pair:
             return f"{where}'text_pair' given, but {self.task} classifies single texts; send {{'text': ...}}"
-        if extra:
-            return f"{where}unknown field {extra[0]!r}; the fields are {', '.join(allowed)}"
+        extra = [k for k in item if k not in allowed]
         for key in allowed:
             if key not in item:
                 why = f": {self.task} classifies pairs of texts" if key == "text_pair" else ""
-                return f"{where}missing field {key!r}{why}"
+                got = f" (got {', '.join(map(repr, extra))})" if extra else ""
+                return f"{where}missing field {key!r}{why}{got}"
+        if extra:
+            return f"{where}unknown field {extra[0]!r}; the fields are {', '.join(allowed)}"
+        for key in allowed:
             if not isinstance(item[key], str):
                 return f"{where}{key!r} must be a string, not {type(item[key]).__name__}"
             if not item[key].strip():
