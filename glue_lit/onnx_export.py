@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from glue_lit.errors import GlueLitError
-from glue_lit.onnx_model import INFO_FILE, ONNX_FILE, run_logits, session
+from glue_lit.onnx_model import INFO_FILE, ONNX_FILE, require_onnx, run_logits, session
 
 OPSET = 17
 # Model types onnxruntime's "bert" optimizer fuses (their layers share BERT's graph pattern).
@@ -92,6 +92,7 @@ def export_onnx(source: Path, out: Path, quantize: str | None = None, task_name:
 
     from glue_lit.inference import load_torch, model_format
 
+    require_onnx()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GlueLitError(f"{out} already exists and is not empty; choose a new --out folder")
     if not source.exists():

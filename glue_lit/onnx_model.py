@@ -38,9 +38,19 @@ def folder_info(folder: Path) -> dict:
         raise GlueLitError(f"{path}: not readable as JSON ({err})") from None
 
 
+def require_onnx() -> None:
+    """A GlueLitError naming the extra to install when onnx or onnxruntime is missing."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise GlueLitError("ONNX models need onnx and onnxruntime: pip install 'glue_lit[onnx]'") from None
+
+
 def session(path: Path, threads: int | None = None):
     """An onnxruntime CPU session with every graph optimization and ``threads`` intra-op threads
     (default: one per core the process may use, onnxruntime's own default counts all cores)."""
+    require_onnx()
     import onnxruntime as ort
 
     options = ort.SessionOptions()

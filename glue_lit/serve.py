@@ -16,10 +16,14 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import litserve as ls
 from pydantic import RootModel, model_validator
 
 from glue_lit.errors import GlueLitError
+
+try:
+    import litserve as ls
+except ImportError:
+    raise GlueLitError("serve needs LitServe and onnxruntime: pip install 'glue_lit[serve]'") from None
 
 CHUNK = 64  # texts per model call: bounds the memory of a batch of long lists
 
