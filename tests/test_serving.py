@@ -96,7 +96,12 @@ def test_an_onnx_folder_predicts_and_validates_as_its_checkpoint(task, models, g
     # is a rounding of the same weights: its metrics are real numbers of the same kind)
     want = _validate(str(models.base), glue_dir, task, "--ckpt_path", ckpt)
     got = _validate(str(onnx), glue_dir, task)
-    assert set(got) == set(want) and got == pytest.approx(want, abs=LOGIT_TOLERANCE)
+    assert set(got) == set(want)
+    for key, value in want.items():
+        # The 3-step STS-B model's outputs are nearly constant: their correlations turn 1e-6 score
+        # differences into up to 1.4e-4 (measured), so those get 2e-3.
+        close = 2e-3 if key.endswith(("pearson", "spearman")) else LOGIT_TOLERANCE
+        assert got[key] == pytest.approx(value, abs=close), key
     quantized = _validate(str(int8), glue_dir, task)
     assert set(quantized) == set(want) and all(np.isfinite(list(quantized.values())))
 
