@@ -7,8 +7,9 @@ int8, one scale per output channel (onnxruntime's dynamic quantization: activati
 per batch at run time, so no calibration data is needed). The folder's layout is in onnx_model.py.
 
 optimum-onnx (0.1, the newest release) pins transformers < 4.58 and fails to import with
-transformers 5, so the export calls torch.onnx directly. Its TorchScript exporter (``dynamo=False``)
-is used: the dynamo exporter needs onnxscript and gave no gain for these encoder-only graphs.
+transformers 5, so the export calls torch.onnx directly, with its TorchScript exporter
+(``dynamo=False``): the dynamo exporter needs onnxscript, one more dependency. The fp32 graph's
+logits are checked against PyTorch's before anything is written.
 """
 
 from __future__ import annotations
