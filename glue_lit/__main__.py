@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("glue_lit.cli", "Write GLUE submission files (or your file with predictions)"),
     "tune": ("glue_lit.tune:main", "Search hyper-parameters with a resumable, pruned Optuna study"),
     "benchmark": ("glue_lit.benchmark:main", "Fit many tasks over seeds and tabulate the dev results"),
-    "export": ("glue_lit.export:main", "Write a checkpoint as a folder transformers.pipeline loads"),
+    "export": ("glue_lit.export:main", "Write a checkpoint as a transformers or ONNX (fp32, int8) folder"),
+    "serve": ("glue_lit.serve:main", "Serve a checkpoint or exported model over HTTP (LitServe)"),
     "clear-cache": ("glue_lit.cache:main", "Delete the tokenization cache"),
 }
 

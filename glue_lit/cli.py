@@ -19,6 +19,7 @@ from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
 from glue_lit.model_summary import without_flops
+from glue_lit.onnx_model import is_onnx_folder
 from glue_lit.precision import cpu_precision
 from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
@@ -87,7 +88,8 @@ def device_defaults(config, train: bool = True) -> None:
         # Without emulation: emulated bf16 on pre-Ampere GPUs (V100, T4) is slower than fp16.
         bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
         trainer.precision = "bf16-mixed" if bf16 else "16-mixed"
-    elif cpu and not chosen and data is not None and config.get("model") is not None:
+    elif (cpu and not chosen and data is not None and config.get("model") is not None
+          and not is_onnx_folder(config.model.model_name_or_path)):  # ONNX Runtime keeps its own
         task = _known_task(data.task_name)
         batch = data.batch_size if train else (data.get("eval_batch_size") or data.batch_size)
         trainer.precision, reason = cpu_precision(config.model.model_name_or_path, int(batch),
@@ -128,6 +130,10 @@ class GlueCLI(LightningCLI):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
             config.ckpt_path = self._resolve_ckpt_path(config)
+        if self.subcommand in ("fit", None) and is_onnx_folder(config.model.model_name_or_path):
+            raise GlueLitError(f"--model.model_name_or_path {config.model.model_name_or_path} is an ONNX "
+                               "export, which predict and validate run but fit cannot train; fine-tune "
+                               "its checkpoint or transformers folder")
         device_defaults(config, train=self.subcommand in (None, "fit"))
 
     def instantiate_classes(self) -> None:

@@ -59,6 +59,19 @@ def _tokenizer(ckpt: GlueCheckpoint):
     return tokenizer
 
 
+def model_from_checkpoint(ckpt: GlueCheckpoint, task: GlueTask, merge: bool = True):
+    """The transformers classifier of ``ckpt`` (in eval mode) and its training tokenizer; a LoRA
+    checkpoint's adapter merged in (``merge``) or kept as a ``PeftModel``."""
+    if ckpt.adapter is None:
+        model = _build_model(ckpt, task)
+    else:
+        from glue_lit.adapters import rebuild
+
+        model = rebuild(ckpt, task)
+        model = model.merge_and_unload() if merge else model
+    return model.eval(), _tokenizer(ckpt)
+
+
 def export(ckpt_path: Path, out: Path, adapter: bool = False) -> Path:
     """Write the checkpoint at ``ckpt_path`` as a Hugging Face folder ``out`` (new or empty); with
     ``adapter``, a LoRA checkpoint's peft adapter folder instead of the merged model."""
@@ -76,14 +89,7 @@ def export(ckpt_path: Path, out: Path, adapter: bool = False) -> Path:
     os.umask(umask)
     work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should be a normal folder
     try:
-        if ckpt.adapter is None:
-            model = _build_model(ckpt, task)
-        else:
-            from glue_lit.adapters import rebuild
-
-            model = rebuild(ckpt, task)
-            model = model if adapter else model.merge_and_unload()
-        tokenizer = _tokenizer(ckpt)
+        model, tokenizer = model_from_checkpoint(ckpt, task, merge=not adapter)
         model.save_pretrained(work)
         tokenizer.save_pretrained(work)
         info = {"task": task.name, "checkpoint": str(ckpt_path.resolve()),
@@ -108,6 +114,23 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--adapter", action="store_true",
                         help="LoRA checkpoints: write the peft adapter folder (PeftModel.from_pretrained on "
                         "the base model) instead of the model with the adapter merged in")
+    parser.add_argument("--format", choices=("transformers", "onnx"), default="transformers",
+                        help="onnx: model.onnx run by onnxruntime, with config.json and the tokenizer "
+                        "(see docs/serving.md); --ckpt_path may then also be a folder written by export")
+    parser.add_argument("--quantize", choices=("int8",), default=None,
+                        help="with --format onnx: int8 weights (dynamic quantization), 4x smaller")
+    parser.add_argument("--task", default=None,
+                        help="with --format onnx from a folder not written by glue_lit: its GLUE task")
     args = parser.parse_args(argv)
+    if args.quantize and args.format != "onnx":
+        raise GlueLitError("--quantize needs --format onnx")
+    if args.format == "onnx":
+        if args.adapter:
+            raise GlueLitError("--adapter writes a peft folder; --format onnx exports the merged model")
+        from glue_lit.onnx_export import export_onnx
+
+        out = export_onnx(args.ckpt_path.expanduser(), args.out.expanduser(), args.quantize, args.task)
+        print(f"glue_lit: exported {args.ckpt_path} to {out} (ONNX {args.quantize or 'fp32'})")
+        return
     out = export(args.ckpt_path.expanduser(), args.out.expanduser(), args.adapter)
     print(f"glue_lit: exported {args.ckpt_path} to {out}")
