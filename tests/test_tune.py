@@ -26,9 +26,11 @@ from optuna.trial import TrialState
 
 from glue_lit.__main__ import main
 from glue_lit.cli import build_run, cli_main
+from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
 from glue_lit.tune import TuneOptions, parse
 from glue_lit.tune import study as study_module
+from glue_lit.tune.seeds import parse_seeds, score
 from glue_lit.tune.space import as_override, suggest
 from glue_lit.tune.study import hide_password, scrub
 from glue_lit.tune.workers import worker_envs
@@ -496,3 +498,116 @@ def test_tune_help_documents_every_tune_option(capsys):
     for field in dataclasses.fields(TuneOptions):
         assert f"--tune.{field.name} " in out, field.name
         assert " ".join(docs[field.name].split()[:6]) in text, field.name
+
+
+# tune.seeds: each trial trains its values on every seed; its value is their median.
+
+
+def test_seeds_are_a_list_or_a_range_and_a_number_is_one_seed(run_dir):
+    assert [parse_seeds(s) for s in ("1,2,3", "1-3", " 4 - 5 ", [7, 7, 8], 3, "3", None)] == [
+        [1, 2, 3], [1, 2, 3], [4, 5], [7, 8], [3], [3], None]
+    for bad in ("3-1", "1,a", "1,,2", "", [], True):
+        with pytest.raises(GlueLitError, match="tune.seeds"):
+            parse_seeds(bad)
+    assert score([0.5, 0.9, 0.6], "median", "maximize") == 0.6
+    assert score([0.5, 0.9, 0.6], "min", "maximize") == 0.5 and score([0.5, 0.9], "min", "minimize") == 0.9
+    assert score([0.5, 0.9, 0.7], "mean", "maximize") == pytest.approx(0.7)
+    # The seed is tune.seeds' to choose: a space that also searches it is one clear error.
+    space = write_space(run_dir, {**SPACE, "seed_everything": {"type": "categorical", "choices": [1, 2]}})
+    with pytest.raises(GlueLitError, match="tune.seeds and tune.space.seed_everything"):
+        parse(["--config", str(space), "--tune.seeds", "1-2"])
+
+
+def test_a_trial_trains_on_every_seed_and_scores_their_median(base, run_dir, capsys):
+    space = write_space(run_dir, n_trials=1, val_checks_per_epoch=1, seeds="1-3", train_subset=0.5,
+                        enqueue=[{"model.learning_rate": 5e-3, "trainer.max_epochs": 2}])
+    assert main(tune_args(base, space)) == 0
+    trial = load(run_dir).get_trials()[0]
+    seeds = trial.user_attrs["seeds"]
+    values = [seeds[s]["value"] for s in ("1", "2", "3")]
+    assert len(set(values)) == 3  # three initialisations and data orders, three scores
+    assert trial.state == TrialState.COMPLETE and trial.value == sorted(values)[1]
+    assert trial.user_attrs["steps"] == 3 * 20  # 2 epochs of 10 steps on each seed
+    # The pruner saw the first seed's validations, as they ran.
+    assert list(trial.intermediate_values.values()) == seeds["1"]["curve"] and len(seeds["1"]["curve"]) == 2
+    folder = run_dir / "studies" / "stsb"
+    assert [float(read_csv(folder / "trials.csv")[0][f"seed_{s}"]) for s in (1, 2, 3)] == values
+    assert all(list((folder / "trial_0" / f"seed_{s}").glob("events.*")) for s in (1, 2, 3))
+    header = (folder / "best.yaml").read_text().splitlines()[0]
+    assert f"the median over seeds 1, 2, 3 ({values[0]:.4f}, {values[1]:.4f}, {values[2]:.4f})" in header
+    # Each seed is a plain run on that seed: a one-seed study of seed 2 scores seed 2's value.
+    assert main(tune_args(base, space, "--tune.seeds", "2", "--tune.study_name", "seed2")) == 0
+    assert load(run_dir, "seed2").get_trials()[0].value == values[1]
+
+
+class KillOnSeed(Callback):
+    """SIGKILLs its own process at the first training step of the given trial's given seed."""
+
+    def __init__(self, version: str):
+        self.version = version
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.logger.version == self.version:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_multi_seed_trial_is_retried_without_losing_a_finished_seed(base, run_dir):
+    space = write_space(run_dir, n_trials=1, val_checks_per_epoch=1, seeds="1,2,3", grace_period=1,
+                        train_subset=0.5, enqueue=[{"model.learning_rate": 5e-3, "trainer.max_epochs": 2}])
+    kill = yaml.safe_dump({"class_path": "test_tune.KillOnSeed", "init_args": {"version": "trial_0/seed_2"}})
+    proc = _worker(tune_args(base, space, f"--trainer.callbacks+={kill}"), run_dir,
+                   PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err[-3000:]
+    killed = load(run_dir).get_trials()[0]
+    assert killed.state == TrialState.RUNNING and list(killed.user_attrs["seeds"]) == ["1"]
+    assert main(tune_args(base, space)) == 0  # the same study, run again
+    killed, retry = load(run_dir).get_trials()
+    assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == killed.params
+    seeds = retry.user_attrs["seeds"]
+    assert seeds["1"] == {**killed.user_attrs["seeds"]["1"], "from_trial": 0}  # kept, not rerun
+    assert retry.user_attrs["steps"] == 2 * 20  # only seeds 2 and 3 trained
+    folder = run_dir / "studies" / "stsb"
+    assert sorted(p.name for p in (folder / "trial_1").iterdir()) == ["seed_2", "seed_3"]
+    assert retry.value == sorted(seeds[s]["value"] for s in ("1", "2", "3"))[1]
+    assert list(retry.intermediate_values.values()) == seeds["1"]["curve"]  # the pruner's view is kept
+    rows = read_csv(folder / "trials.csv")
+    assert rows[1]["note"] == "retry of trial 0; seed 1 from trial 0"
+    assert [r["seed_1"] for r in rows] == [str(seeds["1"]["value"])] * 2 and rows[0]["seed_2"] == ""
+
+
+# One entry of the space on the command line: merged into the space of the configs.
+
+
+def test_one_key_of_the_space_on_the_command_line_merges_into_the_config_s_space(run_dir):
+    space = write_space(run_dir)  # model.learning_rate and trainer.max_epochs (2-3)
+    setup = parse(["--config", str(space), "--tune.space.trainer.max_epochs", "{type: int, low: 1, high: 5}",
+                   "--tune.space.data.batch_size={type: categorical, choices: [8, 16]}"])
+    assert list(setup.options.space) == ["model.learning_rate", "trainer.max_epochs", "data.batch_size"]
+    assert setup.options.space["model.learning_rate"] == SPACE["model.learning_rate"]
+    dists = setup.options.distributions()
+    assert (dists["trainer.max_epochs"].low, dists["trainer.max_epochs"].high) == (1, 5)
+    assert dists["data.batch_size"].choices == (8, 16)
+    # Without a config's space, the command line's entries are the space.
+    setup = parse(["--tune.space.model.warmup_ratio", "{type: float, low: 0.0, high: 0.1}"])
+    assert list(setup.options.space) == ["model.warmup_ratio"]
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("{type: int, low: 1}", "missing field 'high'"),
+    ("{type: int, low: 1, hgh: 3}", "Unexpected keys: {'hgh'}"),
+    ("3", "Expected a <class 'dict'>"),
+    ("{type: int, low: 1, high: 3", "Expected a <class 'dict'>"),  # unclosed
+    (None, "needs a value"),
+])
+def test_a_malformed_one_key_space_entry_is_one_clear_error_showing_the_form(base, run_dir, capsys, value,
+                                                                             reason):
+    entry = ["--tune.space.trainer.max_epochs", *([value] if value else [])]
+    args = tune_args(base, write_space(run_dir), *entry)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glue_lit: error: --tune.space.trainer.max_epochs"), err
+    assert reason in err[0]
+    assert "Accepted: --tune.space.<dotted fit option> '{type: float|int, low: L, high: H" in err[0]
+    assert not (run_dir / "studies").exists()

@@ -30,8 +30,8 @@ next worker, or by ``tune`` run again. A trial that fails (NaN loss, out of memo
 recorded as FAIL with its reason and the study goes on; Ctrl-C stops and keeps what finished.
 """
 
-from glue_lit.tune.command import TuneCLI, TuneSetup, main, parse, tune
-from glue_lit.tune.options import TuneOptions
+from glue_lit.tune.command import TuneCLI, main, parse, tune
+from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.space import ParamSpec
 
 __all__ = ["ParamSpec", "TuneCLI", "TuneOptions", "TuneSetup", "main", "parse", "tune"]
