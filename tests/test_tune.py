@@ -315,6 +315,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_finished_trials(base, run_dir, capsy
     assert study.get_trials()[1].user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
     assert len(read_csv(run_dir / "studies" / "stsb" / "trials.csv")) == 2
     assert "run the same command to resume" in capsys.readouterr().err
+    # Resuming runs the interrupted trial again first, then the rest of the study.
+    assert main(tune_args(base, space)) == 0
+    trials = load(run_dir).get_trials()
+    assert states(load(run_dir)) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].system_attrs["failed_trial"] == 1 and trials[2].params == trials[1].params
+    assert read_csv(run_dir / "studies" / "stsb" / "trials.csv")[2]["note"].startswith("retry of trial 1")
 
 
 def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 600):
@@ -396,13 +402,17 @@ def test_two_workers_share_one_study_on_postgresql(base, run_dir):
 
 
 def test_two_workers_started_by_one_command_share_one_study(base, run_dir, capfd):
-    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=4)
+    # Each trial on two seeds: a worker runs a trial's seeds one after the other.
+    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=2,
+                        seeds="1,2", train_subset=0.5,
+                        enqueue=[{"model.learning_rate": 5e-3}, {"model.learning_rate": 8e-3}])
     assert main(tune_args(base, space, "--tune.workers", "2")) == 0
     err = capfd.readouterr().err
     pids = set(re.findall(r"tune: worker \d \(pid (\d+)\) on CPU, 1 threads", err))  # 2 cores here
     assert len(pids) == 2 and str(os.getpid()) not in pids, err[-3000:]
     trials = load(run_dir).get_trials()
-    assert states(load(run_dir)).count("COMPLETE") in (4, 5) and "FAIL" not in states(load(run_dir))
+    assert states(load(run_dir)).count("COMPLETE") in (2, 3) and "FAIL" not in states(load(run_dir))
+    assert all(sorted(t.user_attrs["seeds"]) == ["1", "2"] for t in trials)
     assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials} <= pids  # run by the workers
     assert (run_dir / "studies" / "stsb" / "best.yaml").is_file()
 
@@ -580,7 +590,7 @@ def test_a_killed_multi_seed_trial_is_retried_without_losing_a_finished_seed(bas
 # One entry of the space on the command line: merged into the space of the configs.
 
 
-def test_one_key_of_the_space_on_the_command_line_merges_into_the_config_s_space(run_dir):
+def test_one_key_of_the_space_on_the_command_line_merges_into_the_config_s_space(run_dir, capsys):
     space = write_space(run_dir)  # model.learning_rate and trainer.max_epochs (2-3)
     setup = parse(["--config", str(space), "--tune.space.trainer.max_epochs", "{type: int, low: 1, high: 5}",
                    "--tune.space.data.batch_size={type: categorical, choices: [8, 16]}"])
@@ -589,9 +599,17 @@ def test_one_key_of_the_space_on_the_command_line_merges_into_the_config_s_space
     dists = setup.options.distributions()
     assert (dists["trainer.max_epochs"].low, dists["trainer.max_epochs"].high) == (1, 5)
     assert dists["data.batch_size"].choices == (8, 16)
-    # Without a config's space, the command line's entries are the space.
+    # Without a config's space, the command line's entries are the space; null removes an entry.
     setup = parse(["--tune.space.model.warmup_ratio", "{type: float, low: 0.0, high: 0.1}"])
     assert list(setup.options.space) == ["model.warmup_ratio"]
+    setup = parse(["--config", str(space), "--tune.space.trainer.max_epochs=null"])
+    assert list(setup.options.space) == ["model.learning_rate"]
+    # --print_config shows the merged space, in a form the parser reads back.
+    with pytest.raises(SystemExit):
+        main(["tune", "--config", str(space), "--tune.space.data.batch_size", "{type: int, low: 8, high: 16}",
+              "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)["tune"]["space"]
+    assert printed == {**SPACE, "data.batch_size": {"type": "int", "low": 8, "high": 16}}
 
 
 @pytest.mark.parametrize("value, reason", [

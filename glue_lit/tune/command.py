@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import signal
 import sys
 import warnings
@@ -17,7 +18,7 @@ from glue_lit.errors import GlueLitError
 from glue_lit.tasks import get_task
 from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.report import write_reports
-from glue_lit.tune.space import one_key_entries
+from glue_lit.tune.space import merge_entries, one_key_entries
 from glue_lit.tune.study import hide_password, open_study, run_study
 from glue_lit.tune.trial import Objective
 from glue_lit.tune.workers import run_workers
@@ -54,7 +55,7 @@ def parse(argv: list[str]) -> TuneSetup:
     cli = build_run(argv, TuneCLI, prog="glue_lit tune", description=DESCRIPTION)
     config = cli.config.clone()
     tune_config = config.pop("tune").as_dict()
-    tune_config["space"] = {**(tune_config.get("space") or {}), **entries}
+    tune_config["space"] = merge_entries(tune_config.get("space"), entries)
     options = TuneOptions(**tune_config)
     task = get_task(config.data.task_name)
     if not task.monitor_key:
@@ -69,6 +70,10 @@ def parse(argv: list[str]) -> TuneSetup:
 
 def print_config(argv: list[str]) -> None:
     """``--print_config`` with storage passwords masked: jsonargparse prints values as they were given."""
+    argv, entries = one_key_entries(argv)
+    if entries:  # printed as the merged space, a form jsonargparse reads back
+        config = build_run([a for a in argv if not a.startswith("--print_config")], TuneCLI).config
+        argv = [*argv, "--tune.space", json.dumps(merge_entries(config.tune.space, entries))]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         try:

@@ -35,7 +35,7 @@ class TuneOptions:
             1.0e-5, high: 3.0e-4, log: true}, data.batch_size: {type: categorical, choices: [16,
             32]}}. A later config's space replaces an earlier one's; one entry given as
             --tune.space.<dotted option> '{type: int, low: 1, high: 3}' is added to it (or
-            replaces that entry).
+            replaces that entry; null removes it).
         seeds: Seeds each trial trains its parameter set on (seed_everything), one run after the
             other: 1,2,3, a range 1-3, or [1, 2, 3]; a single number is that one seed. The trial's
             value is seed_score over their values; the pruner sees the first seed's validations
@@ -100,8 +100,9 @@ class TuneOptions:
                                "--config configs/tune/cola.yaml")
         self.distributions()  # a bad entry is an error now, not in the first trial
         if self.seed_list and "seed_everything" in self.space:
-            raise GlueLitError("tune.seeds and tune.space.seed_everything both choose the seed: "
-                               "drop seed_everything from the space, or tune.seeds")
+            raise GlueLitError("tune.seeds and tune.space.seed_everything both choose the seed: drop "
+                               "seed_everything from the space (--tune.space.seed_everything null), or "
+                               "tune.seeds")
 
     @property
     def seed_list(self) -> list[int] | None:

@@ -73,17 +73,18 @@ def distribution(key: str, spec: ParamSpec) -> BaseDistribution:
 
 
 ACCEPTED = ("--tune.space.<dotted fit option> '{type: float|int, low: L, high: H[, log: true | step: S]}' "
-            "or '{type: categorical, choices: [A, B]}', e.g. --tune.space.trainer.max_epochs "
-            "'{type: int, low: 1, high: 3}'")
+            "or '{type: categorical, choices: [A, B]}' (or null, to remove the option from the space), "
+            "e.g. --tune.space.trainer.max_epochs '{type: int, low: 1, high: 3}'")
 
 
-def one_key_entries(argv: list[str]) -> tuple[list[str], dict[str, ParamSpec]]:
+def one_key_entries(argv: list[str]) -> tuple[list[str], dict[str, ParamSpec | None]]:
     """``argv`` without its ``--tune.space.<key> VALUE`` (or ``=VALUE``) options, and their entries,
-    checked as jsonargparse checks a config's. jsonargparse itself reads ``--tune.space.<key>`` as
-    one dict item only for a key without dots: it splits ``trainer.max_epochs`` into nested keys, so
-    the entries are taken out before it parses, and merged into the parsed space after it."""
+    checked as jsonargparse checks a config's; ``null`` (None) removes the key from the space.
+    jsonargparse itself reads ``--tune.space.<key>`` as one dict item only for a key without dots:
+    it splits ``trainer.max_epochs`` into nested keys, so the entries are taken out before it
+    parses, and merged into the parsed space after it (``merge_entries``)."""
     rest: list[str] = []
-    entries: dict[str, ParamSpec] = {}
+    entries: dict[str, ParamSpec | None] = {}
     args = iter(argv)
     for arg in args:
         if not arg.startswith("--tune.space."):
@@ -101,11 +102,20 @@ def one_key_entries(argv: list[str]) -> tuple[list[str], dict[str, ParamSpec]]:
     return rest, entries
 
 
-def _entry(key: str, text: str) -> ParamSpec:
+def merge_entries(space: dict[str, ParamSpec] | None,
+                  entries: dict[str, ParamSpec | None]) -> dict[str, ParamSpec]:
+    """``space`` with the command line's entries added or replacing its own, less those set to null."""
+    merged = {**(space or {}), **entries}
+    return {key: spec for key, spec in merged.items() if spec is not None}
+
+
+def _entry(key: str, text: str) -> ParamSpec | None:
     from argparse import ArgumentError
 
     from jsonargparse import ArgumentParser
 
+    if text.strip() in ("null", "~"):
+        return None
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--entry", type=ParamSpec)
     try:

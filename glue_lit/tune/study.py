@@ -10,7 +10,12 @@ from urllib.parse import unquote
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import (
+    RDBStorage,
+    RetryFailedTrialCallback,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
 from optuna.trial import TrialState
 
 from glue_lit.errors import GlueLitError
@@ -18,6 +23,7 @@ from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.space import complete_enqueued
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+INTERRUPTED = "interrupted (Ctrl-C)"  # a trial's fail_reason when Ctrl-C stopped it
 
 
 def one_line(err: BaseException) -> str:
@@ -103,7 +109,20 @@ def open_study(setup: TuneSetup) -> optuna.Study:
                            f"should be {direction}d: use another --tune.study_name")
     for params in complete_enqueued(opts.enqueue, opts.distributions(), setup.fit_config):
         study.enqueue_trial(params, skip_if_exists=True)
+    retry_interrupted(study, opts.max_retry)
     return study
+
+
+def retry_interrupted(study: optuna.Study, max_retry: int) -> None:
+    """Queue a retry of each trial Ctrl-C stopped, as Optuna queues one of a trial whose worker
+    died: resuming runs it again first, and with ``tune.seeds`` the retry keeps its finished seeds."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    for t in trials:
+        stopped = t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == INTERRUPTED
+        if stopped and t.number not in retried:
+            retry(study, t)
 
 
 class FailureGuard:

@@ -28,7 +28,7 @@ from glue_lit.history import History
 from glue_lit.tune.options import TuneSetup
 from glue_lit.tune.seeds import finished_seeds, result, score
 from glue_lit.tune.space import as_override, suggest
-from glue_lit.tune.study import one_line
+from glue_lit.tune.study import INTERRUPTED, one_line
 
 
 class TrialPruning(PyTorchLightningPruningCallback):
@@ -114,7 +114,7 @@ class Objective:
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
         except Exception as err:
             trial.set_user_attr("fail_reason", one_line(err))
@@ -127,6 +127,9 @@ class Objective:
     def fit(self, trial: optuna.Trial) -> float:
         values = {key: suggest(trial, key, dist) for key, dist in self.space.items()}
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        for inherited in ("fail_reason", "collapsed", "pruned", "seeds", "steps", "validations"):
+            if inherited in trial.user_attrs:  # a retry starts with the attributes of the trial it repeats
+                trial.set_user_attr(inherited, None)
         seeds = self.setup.options.seed_list
         if seeds is None:
             return self.scored(self.run(trial, values, None, prune=True))
