@@ -1,6 +1,6 @@
 """Full fine-tuning against LoRA (``--model.peft``) on CoLA, MRPC and STS-B: issue 15's table, one run.
 
-    nice python benchmarks/lora_vs_full.py --config configs/offline.yaml \\
+    nice python benchmarks/lora_vs_full.py --config configs/minilm.yaml \\
         [--full-from runs/benchmark/version_3]  # full fine-tuning records of the same recipe
 
 Each method is one ``python -m glue_lit benchmark`` over the seeds (42, 43, 44) with the fit
@@ -44,7 +44,7 @@ METHODS = ("full", "lora")
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False,
-                                     epilog="Other options go to every fit: --config configs/offline.yaml")
+                                     epilog="Other options go to every fit: --config configs/minilm.yaml")
     parser.add_argument("--tasks", default="cola,mrpc,stsb")
     parser.add_argument("--seeds", default="3", help="as benchmark's --seeds (3: 42,43,44)")
     parser.add_argument("--max_train", help="as benchmark's --max_train (a train subset per task)")

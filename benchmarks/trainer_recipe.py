@@ -9,7 +9,7 @@ one record per (task, seed) in the format of ``python -m glue_lit benchmark``::
 
     python benchmarks/trainer_recipe.py --tasks cola,mrpc,stsb --seeds 42,43,44
     # the table, glue_lit's records beside these (same tasks, seeds and options as that benchmark):
-    python -m glue_lit benchmark --tasks cola,mrpc,stsb --seeds 42,43,44 --config configs/offline.yaml \
+    python -m glue_lit benchmark --tasks cola,mrpc,stsb --seeds 42,43,44 --config configs/minilm.yaml \
         --resume --report --baseline runs/trainer_recipe
 
 Runs that already have a record in ``--out`` are skipped, so a killed run is continued by

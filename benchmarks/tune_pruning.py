@@ -32,7 +32,7 @@ def run_study(out: Path, pruner: str, args: argparse.Namespace) -> dict:
     name = f"cola_{pruner}"
     argv = [
         "tune", "--config", str(REPO / "configs" / "cola.yaml"),
-        "--config", str(REPO / "configs" / "offline.yaml"), "--config", str(args.space),
+        "--config", str(REPO / "configs" / "minilm.yaml"), "--config", str(args.space),
         "--data.data_dir", str(args.data_dir), "--trainer.enable_progress_bar", "false",
         "--tune.study_dir", str(out), "--tune.study_name", name, "--tune.pruner", pruner,
         "--tune.n_trials", str(args.trials), "--tune.train_subset", str(args.train_subset),

@@ -42,7 +42,7 @@ class LoraOptions:
         r: Rank of the update matrices.
         alpha: Updates are scaled by alpha / r (r 8, alpha 16: microsoft/LoRA's RoBERTa-base GLUE
             scripts).
-        dropout: Dropout on the adapter's input (issue 15: 0.1 made a MiniLM step 6% slower).
+        dropout: Dropout on the adapter's input (0.1 made a MiniLM training step 6% slower).
         target_modules: Layers that get an adapter, by name or name ending (query matches
             encoder.layer.0.attention.self.query), or all-linear for every Linear layer but the head.
             null: the attention query and value layers under the architecture's own names (BERT,

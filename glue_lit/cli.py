@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from lightning.pytorch.accelerators import CUDAAccelerator
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
+from glue_lit.model_summary import without_flops
+from glue_lit.precision import cpu_precision
 from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
 from glue_lit.run_summary import RunSummary
@@ -61,18 +63,36 @@ TRAINER_DEFAULTS = {
 }
 
 
-def device_defaults(config) -> None:
-    """On CUDA, unless set: ``trainer.precision`` bf16-mixed (16-mixed on GPUs without bf16) and
-    ``data.pad_to_multiple_of`` 8 (tensor cores work on multiples of 8). Elsewhere fp32 and no
-    rounding of the padded length."""
+def _precision_plugin(trainer) -> bool:
+    """Whether ``--trainer.plugins`` holds a precision plugin (Lightning refuses it beside a precision)."""
+    plugins = trainer.get("plugins")
+    plugins = plugins if isinstance(plugins, list) else [plugins] if plugins is not None else []
+    names = [str(getattr(p, "class_path", None) or type(p).__module__ if not isinstance(p, str) else p)
+             for p in plugins]
+    return any(".precision" in name for name in names)
+
+
+def device_defaults(config, train: bool = True) -> None:
+    """Unless set: ``trainer.precision`` from ``precision.py`` (CUDA: bf16-mixed, 16-mixed on GPUs
+    without bf16; CPU: bf16-mixed where it has bf16 matrix instructions and a timed step of the model is
+    faster, else fp32) and ``data.pad_to_multiple_of`` 8 on CUDA (tensor cores work on multiples of 8),
+    1 elsewhere. ``train``: the run trains (``fit``), else it only evaluates or predicts."""
     trainer, data = config.get("trainer"), config.get("data")
     accelerator = trainer.get("accelerator") if trainer is not None else None
-    cuda = (isinstance(accelerator, str) and accelerator.lower() in ("auto", "gpu", "cuda")
-            and CUDAAccelerator.is_available())
-    if cuda and trainer.get("precision") is None:
+    accelerator = accelerator.lower() if isinstance(accelerator, str) else accelerator
+    cuda = accelerator in ("auto", "gpu", "cuda") and CUDAAccelerator.is_available()
+    cpu = accelerator == "cpu" or (accelerator == "auto" and not cuda and not MPSAccelerator.is_available())
+    chosen = trainer is None or trainer.get("precision") is not None or _precision_plugin(trainer)
+    if cuda and not chosen:
         # Without emulation: emulated bf16 on pre-Ampere GPUs (V100, T4) is slower than fp16.
         bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
         trainer.precision = "bf16-mixed" if bf16 else "16-mixed"
+    elif cpu and not chosen and data is not None and config.get("model") is not None:
+        task = _known_task(data.task_name)
+        batch = data.batch_size if train else (data.get("eval_batch_size") or data.batch_size)
+        trainer.precision, reason = cpu_precision(config.model.model_name_or_path, int(batch),
+                                                  task.tokens if task else 32, train=train)
+        rank_zero_info(f"glue_lit: --trainer.precision {trainer.precision}: {reason}")
     if data is not None and "pad_to_multiple_of" in data and data.pad_to_multiple_of is None:
         data.pad_to_multiple_of = 8 if cuda else 1
 
@@ -108,7 +128,7 @@ class GlueCLI(LightningCLI):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
             config.ckpt_path = self._resolve_ckpt_path(config)
-        device_defaults(config)
+        device_defaults(config, train=self.subcommand in (None, "fit"))
 
     def instantiate_classes(self) -> None:
         # The run's seed also orders the data unless --data.seed fixes the order alone. Not a parser
@@ -134,7 +154,9 @@ class GlueCLI(LightningCLI):
         if (config.get("enable_progress_bar") is not False and not interactive()
                 and not any(isinstance(c, ProgressBar) for c in callbacks)):
             callbacks.append(LogLinesProgressBar())
-        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        trainer = super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        trainer.callbacks = without_flops(trainer.callbacks)  # its FLOPs read 0: model_summary.py
+        return trainer
 
     def after_fit(self) -> None:
         """Say which checkpoint to use next: the best one by the task's metric, and its score."""

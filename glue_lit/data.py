@@ -109,8 +109,9 @@ class GLUEDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         # Lightning also saves the loader's state, but loads it only into a loader made after the
-        # restore; the model's `trainer.estimated_stepping_batches` makes it before (Lightning issue
-        # #20550), so its position would be lost. From here it works in either order.
+        # restore; the model's `trainer.estimated_stepping_batches` makes it before
+        # (Lightning-AI/pytorch-lightning#20550), so its position would be lost. From here it works in
+        # either order.
         self._train_loader_state = loader_position(state)
         if self._train_loader is not None and self._train_loader_state:
             self._train_loader.load_state_dict(self._train_loader_state)

@@ -13,6 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from glue_lit.adapters import LoraOptions, add_lora, trained_parameters, with_default_targets
 from glue_lit.checkpoint import add_model_state, check_model_state, saved_rng_state, set_rng_state
+from glue_lit.clipping import clip_gradients
 from glue_lit.errors import GlueLitError
 from glue_lit.heads import apply_plan, output_layer, plan_head
 from glue_lit.hub import load_config, load_model
@@ -203,6 +204,15 @@ class GLUETransformer(L.LightningModule):
         if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # Lightning's own clipping refuses fused AdamW under mixed precision (see clipping.py).
+        precision = self.trainer.precision_plugin
+        norm = clip_gradients(precision, optimizer, gradient_clip_val, gradient_clip_algorithm)
+        every = self.trainer.log_every_n_steps
+        if norm is not None and every and (self.global_step + 1) % every == 0:
+            # The norm before clipping, on the steps that log train/loss (as the Trainer's grad_norm).
+            self.log("train/grad_norm", norm, batch_size=1)
 
     def configure_optimizers(self):
         hp = self.hparams

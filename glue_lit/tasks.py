@@ -57,6 +57,8 @@ class GlueTask:
         model_task: task whose fine-tuned model predicts this one (AX uses MNLI).
         score_range: range of a regression target; submitted predictions are clipped to it.
         glue_metrics: metrics GLUE averages into the task's score; empty means all ``metrics``.
+        tokens: median tokens per training row (WordPiece, with special tokens): the row length
+            the CPU precision probe times (see precision.py).
     """
 
     name: str
@@ -77,14 +79,10 @@ class GlueTask:
     model_task: str = ""
     score_range: tuple[float, float] | None = None
     glue_metrics: tuple[str, ...] = ()
+    tokens: int = 32
 
-    @property
-    def is_regression(self) -> bool:
-        return not self.label_names
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names) or 1
+    is_regression = property(lambda self: not self.label_names)
+    num_labels = property(lambda self: len(self.label_names) or 1)
 
     @property
     def problem_type(self) -> str:
@@ -177,25 +175,25 @@ def _test(submission: str, file: str = "test.tsv") -> tuple[Split, ...]:
     return (Split("test", file, "test", submission),)
 
 
-_NLI3 = ("entailment", "neutral", "contradiction")
-_NLI2 = ("entailment", "not_entailment")
-
+_NLI3, _NLI2 = ("entailment", "neutral", "contradiction"), ("entailment", "not_entailment")
+# ``tokens``: measured on the GLUE files with the MiniLM tokenizer (QNLI on dev); MNLI and QQP keep
+# the default (pairs of one or two short sentences).
 TASKS: dict[str, GlueTask] = {
     t.name: t
     for t in (
         GlueTask(
             "cola", "cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"),
             ("mcc", "accuracy"), "mcc", _VAL, _test("CoLA.tsv"),
-            tsv_headerless=("source", "label", "mark", "sentence"), glue_metrics=("mcc",),
+            tsv_headerless=("source", "label", "mark", "sentence"), glue_metrics=("mcc",), tokens=10,
         ),
         GlueTask(
             "sst2", "sst2", "SST-2", ("sentence",), ("negative", "positive"),
-            ("accuracy",), "accuracy", _VAL, _test("SST-2.tsv"),
+            ("accuracy",), "accuracy", _VAL, _test("SST-2.tsv"), tokens=10,
         ),
         GlueTask(
             "mrpc", "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
             ("accuracy", "f1"), "f1", _VAL, _test("MRPC.tsv"),
-            tsv_text=("#1 String", "#2 String"), tsv_label="Quality",
+            tsv_text=("#1 String", "#2 String"), tsv_label="Quality", tokens=53,
         ),
         GlueTask(
             "qqp", "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
@@ -205,7 +203,7 @@ TASKS: dict[str, GlueTask] = {
         GlueTask(
             "stsb", "stsb", "STS-B", ("sentence1", "sentence2"), (),
             ("pearson", "spearman"), "pearson", _VAL, _test("STS-B.tsv"),
-            tsv_label="score", score_range=(0.0, 5.0),
+            tsv_label="score", score_range=(0.0, 5.0), tokens=23,
         ),
         GlueTask(
             "mnli", "mnli", "MNLI", ("premise", "hypothesis"), _NLI3,
@@ -222,15 +220,15 @@ TASKS: dict[str, GlueTask] = {
         ),
         GlueTask(
             "qnli", "qnli", "QNLI", ("question", "sentence"), _NLI2,
-            ("accuracy",), "accuracy", _VAL, _test("QNLI.tsv"), submit_label_names=True,
+            ("accuracy",), "accuracy", _VAL, _test("QNLI.tsv"), submit_label_names=True, tokens=48,
         ),
         GlueTask(
             "rte", "rte", "RTE", ("sentence1", "sentence2"), _NLI2,
-            ("accuracy",), "accuracy", _VAL, _test("RTE.tsv"), submit_label_names=True,
+            ("accuracy",), "accuracy", _VAL, _test("RTE.tsv"), submit_label_names=True, tokens=56,
         ),
         GlueTask(
             "wnli", "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"),
+            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"), tokens=32,
         ),
         GlueTask(
             "ax", "ax", "diagnostic", ("premise", "hypothesis"), _NLI3,

@@ -159,7 +159,8 @@ def fit_args(tiny_model: str, glue_dir: Path, task: str = "cola", *extra: str) -
         "--model.model_name_or_path", tiny_model, "--model.learning_rate", "1e-3",
         "--data.batch_size", "8", "--trainer.max_epochs", "2",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", *extra,
+        # fp32 as the tests were written for; the CPU default is tested in test_precision.py.
+        "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", *extra,
     ]
 
 

@@ -260,7 +260,7 @@ def real_cola(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         work_in(root, mp)
         cli = cli_main(["fit", "--config", f"{REPO}/configs/cola.yaml",
-                        "--config", f"{REPO}/configs/offline.yaml", "--data.data_dir", str(SHARED_GLUE),
+                        "--config", f"{REPO}/configs/minilm.yaml", "--data.data_dir", str(SHARED_GLUE),
                         "--data.train_subset", "480", "--data.batch_size", "16",
                         "--model.learning_rate", "1e-4", "--trainer.max_epochs", "1",
                         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
@@ -276,7 +276,7 @@ def real_run(real_cola, monkeypatch):
 
 
 def real_args(root: Path, out: str, *extra: str) -> list[str]:
-    return ["predict", "--config", f"{REPO}/configs/cola.yaml", "--config", f"{REPO}/configs/offline.yaml",
+    return ["predict", "--config", f"{REPO}/configs/cola.yaml", "--config", f"{REPO}/configs/minilm.yaml",
             "--data.data_dir", str(SHARED_GLUE), "--predictions.output_dir", str(root / out),
             "--trainer.enable_progress_bar", "false", *extra]
 

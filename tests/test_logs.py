@@ -23,7 +23,8 @@ from glue_lit.model import GLUETransformer
 
 def test_fit_into_a_file_prints_progress_and_every_validation(tiny_model, glue_dir, run_dir):
     # As under SLURM, nohup or CI: stdout is a file. 20 batches an epoch, 2 epochs.
-    args = fit_args(tiny_model, glue_dir, "cola", "--trainer.enable_progress_bar", "true")
+    args = fit_args(tiny_model, glue_dir, "cola", "--trainer.enable_progress_bar", "true",
+                    "--trainer.enable_model_summary", "true")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(run_dir / "out.log", "w") as out, open(run_dir / "err.log", "w") as err:
         proc = subprocess.run([sys.executable, "-m", "glue_lit", "fit", *args], cwd=run_dir, env=env,
@@ -46,6 +47,9 @@ def test_fit_into_a_file_prints_progress_and_every_validation(tiny_model, glue_d
     # No live-bar frames, no Lightning advertising.
     assert "\r" not in log and "━" not in log
     assert "Tip:" not in log + errors and (log + errors).count("GPU available:") == 1
+    # The model summary, without the FLOPs Lightning cannot count for this model (it would print 0).
+    assert "Total params" in errors and re.search(r"\| model +\| BertForSequenceClassification", errors)
+    assert "flops" not in (log + errors).lower()
 
 
 def test_lightning_tips_are_dropped_and_device_lines_shown_once():
@@ -148,7 +152,10 @@ def test_cuda_defaults_to_bf16_and_padding_to_multiples_of_8(monkeypatch, tiny_m
     assert (config.trainer.precision, config.data.pad_to_multiple_of) == ("32-true", 1)
 
 
-def test_cpu_stays_fp32_without_padding_rounding(monkeypatch, tiny_model, run_dir):
+def test_a_cpu_without_bf16_instructions_stays_fp32_unpadded(monkeypatch, tiny_model, run_dir):
+    import glue_lit.precision
+
+    monkeypatch.setattr(glue_lit.precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     for config in (device_config(monkeypatch, tiny_model, cuda=False),
                    device_config(monkeypatch, tiny_model, "--trainer.accelerator", "cpu")):
-        assert (config.trainer.precision, config.data.pad_to_multiple_of) == (None, 1)
+        assert (config.trainer.precision, config.data.pad_to_multiple_of) == ("32-true", 1)

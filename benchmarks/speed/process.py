@@ -1,7 +1,7 @@
 """Whole runs timed as a user starts them: process start to the first training step (start-up), to
 the end of training, and to exit, with the CPU time and peak memory of the process.
 
-glue_lit runs ``python -m glue_lit fit --config configs/offline.yaml`` (the README's offline recipe,
+glue_lit runs ``python -m glue_lit fit --config configs/minilm.yaml`` (the MiniLM recipe,
 with its progress bar, logs and checkpoints) plus the benchmark's settings and a callback that
 prints time marks (``speed.marks.TimeMarks``). The Trainer runs ``benchmarks/trainer_recipe.py``
 through this module (``python -m speed.process ...``), which adds the same marks as a
@@ -68,9 +68,9 @@ def timed(name: str, cmd: list[str], env: dict[str, str]) -> dict:
 def glue_lit_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
     args = copy.copy(args)
     absolute_paths(args)
-    # offline.yaml names ../shared/glue_data relative to the caller's folder: say the folder here.
+    # No folder given: null, so the data comes from GLUE_DIR or the Hub, as in the other runners.
     data = [] if args.data_dir else ["--data.data_dir", "null"]
-    recipe = str(BENCHMARKS.parent / "configs" / "offline.yaml")
+    recipe = str(BENCHMARKS.parent / "configs" / "minilm.yaml")
     cmd = [sys.executable, "-m", "glue_lit", "fit", "--config", recipe, *glue_lit_argv(args), *data,
            "--trainer.callbacks+=speed.marks.TimeMarks"]
     return timed("glue_lit_process", cmd, env)

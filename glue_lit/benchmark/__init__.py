@@ -1,7 +1,7 @@
 """``python -m glue_lit benchmark --tasks cola,mrpc --seeds 42,43,44``: fit tasks over seeds, tabulate.
 
 Each (task, seed) is one ordinary CLI run: ``configs/<task>.yaml``, then the options you add (for
-example ``--config configs/offline.yaml --trainer.max_epochs 1``), then ``--recipes DIR/<task>.yaml``
+example ``--config configs/minilm.yaml --trainer.max_epochs 1``), then ``--recipes DIR/<task>.yaml``
 where it exists, with ``--seed_everything`` set to the seed; so a benchmark trains exactly what
 ``python -m glue_lit fit`` would. Every finished run is written at once to
 ``runs/benchmark/version_N/runs/<task>-seed<seed>.json``; the same command started again (after a
@@ -35,7 +35,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         prog="glue_lit benchmark",
         allow_abbrev=False,  # so `--config` goes to the CLI, not to --config_dir
         description="Fine-tune each task with configs/<task>.yaml plus the remaining options (passed to "
-        "`glue_lit fit`, e.g. --config configs/offline.yaml --trainer.max_epochs 1), once per seed, and "
+        "`glue_lit fit`, e.g. --config configs/minilm.yaml --trainer.max_epochs 1), once per seed, and "
         "write a table of dev results over seeds (Markdown, CSV, JSON). Started again, the same command "
         "continues where it stopped.",
     )

@@ -2,7 +2,7 @@
 
 ::
 
-    glue_lit tune --config configs/cola.yaml --config configs/offline.yaml \\
+    glue_lit tune --config configs/cola.yaml --config configs/minilm.yaml \\
         --config configs/tune/cola.yaml [--tune.n_trials 20] [--tune.workers 2] [fit options]
 
 The command line is ``fit``'s plus the ``tune`` group (``TuneOptions``, options.py), parsed by

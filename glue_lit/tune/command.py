@@ -29,7 +29,7 @@ DESCRIPTION = (
     "whole dev set and can be pruned at every validation. Results go to <study_dir>/<study_name>/: "
     "study.db (run the same command again to resume), trial_<n>/ logs, trials.csv, best.yaml (add "
     "it to fit's configs) and plots/. Example: glue_lit tune --config configs/cola.yaml --config "
-    "configs/offline.yaml --config configs/tune/cola.yaml"
+    "configs/minilm.yaml --config configs/tune/cola.yaml"
 )
 
 

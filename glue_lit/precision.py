@@ -1,0 +1,155 @@
+"""The precision a run uses when ``--trainer.precision`` is not given: from the device, and on a CPU
+from a timing of the model itself on that CPU.
+
+- CUDA: bf16-mixed, or 16-mixed on GPUs without native bf16 (V100, T4: emulated bf16 is slower).
+- CPU: bf16-mixed only where the CPU has bf16 matrix instructions (``amx_bf16`` or ``avx512_bf16``)
+  *and* a training step of the model at the task's row length is at least ``MIN_SPEEDUP`` faster in
+  bf16 than in fp32; fp32 elsewhere. The flags alone are not enough: a 2,048² matmul on 2 cores ran
+  4.1x faster in bf16 on an AMD EPYC (Zen 5, avx512_bf16) and 3.9x on an AMX Xeon, but a CPU without
+  these instructions runs bf16 about 18x slower, and on CoLA's 10-token rows a MiniLM step gained only
+  3% (the step is held by work other than the matrix products).
+
+The timing is made once per CPU model, torch version, model, batch and row length, and kept in
+``$GLUE_LIT_CACHE/precision.json``; the choice and its reason are printed and ``config.yaml`` records it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+MIN_SPEEDUP = 1.15  # below this, bf16's rounding is not worth its gain
+
+
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this machine's CPU (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as ``lscpu`` shows it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bf16_units(flags: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The CPU's bf16 matrix instructions among ``BF16_FLAGS``."""
+    flags = cpu_flags() if flags is None else flags
+    return tuple(f for f in BF16_FLAGS if f in flags)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Time of one step of the model, in fp32 and under bf16 autocast (the fastest of a few)."""
+
+    fp32_ms: float
+    bf16_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.fp32_ms / self.bf16_ms
+
+
+def _step_ms(model, inputs: dict, optimizer, bf16: bool) -> float:
+    import torch
+
+    start = time.perf_counter()
+    with torch.autocast("cpu", torch.bfloat16, enabled=bf16), torch.set_grad_enabled(optimizer is not None):
+        out = model(**inputs)
+    if optimizer is not None:
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def measure(model_name: str, batch: int, tokens: int, train: bool = True, reps: int = 3) -> Probe:
+    """Time a step of ``model_name``'s architecture (random weights, ``batch`` rows of ``tokens``
+    tokens): forward, backward and fused AdamW when ``train``, forward only otherwise."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from glue_lit.hub import load_config
+
+    config = load_config(model_name)
+    # The run was seeded before its precision is chosen: the timing must not move its random state,
+    # or a run that times would differ from the same run reading the timing from the cache.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_config(config).train(train)
+        vocab = int(getattr(config, "vocab_size", 1000))
+        inputs = {"input_ids": torch.randint(vocab, (batch, tokens)),
+                  "attention_mask": torch.ones(batch, tokens, dtype=torch.long),
+                  "labels": torch.zeros(batch, dtype=torch.long)}
+        optimizer = torch.optim.AdamW(model.parameters(), fused=True) if train else None
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(reps + 1):  # the first of each is a warm-up (kernel choice, allocations)
+            for bf16 in (True, False):  # interleaved: other work on the machine slows both alike
+                ms = _step_ms(model, inputs, optimizer, bf16)
+                if i:
+                    times[bf16].append(ms)
+    # The fastest of each: interruptions by other processes only ever add time.
+    return Probe(fp32_ms=min(times[False]), bf16_ms=min(times[True]))
+
+
+def cached_measure(model_name: str, batch: int, tokens: int, train: bool, cache_dir: Path) -> Probe:
+    """``measure``, kept per CPU model, torch version, model, batch, row length and mode."""
+    import torch
+
+    mode = "train" if train else "eval"
+    key = f"{cpu_name()} | torch {torch.__version__} | {model_name} | {batch}x{tokens} | {mode}"
+    path = cache_dir / "precision.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), dict):
+        try:
+            return Probe(**known[key])
+        except TypeError:
+            pass
+    probe = measure(model_name, batch, tokens, train)
+    known[key] = asdict(probe)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, path)  # atomic: processes that start together never read half a file
+    except OSError:
+        pass  # a read-only cache only costs the timing again next time
+    return probe
+
+
+def cpu_precision(model_name: str, batch: int, tokens: int, train: bool = True,
+                  flags: frozenset[str] | None = None, cache_dir: Path | None = None) -> tuple[str, str]:
+    """The CPU default precision for this model and row length, with the reason in words."""
+    units = bf16_units(flags)
+    if not units:
+        return "32-true", f"{cpu_name()} has no bf16 matrix instructions ({' or '.join(BF16_FLAGS)})"
+    if cache_dir is None:
+        from glue_lit.cache import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    probe = cached_measure(model_name, batch, tokens, train, cache_dir)
+    timing = (f"a {'training' if train else 'forward'} step at {batch}x{tokens} tokens took "
+              f"{probe.bf16_ms:.0f} ms in bf16, {probe.fp32_ms:.0f} ms in fp32 ({probe.speedup:.2f}x) "
+              f"on {cpu_name()} ({', '.join(units)})")
+    if probe.speedup >= MIN_SPEEDUP:
+        return "bf16-mixed", timing
+    return "32-true", f"{timing}; bf16 is used from {MIN_SPEEDUP}x"
