@@ -81,11 +81,16 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+# A tune config that changes another one goes after it (its header says so).
+AFTER = {"recipe_seeds.yaml": "recipe.yaml"}
+
+
 @pytest.mark.parametrize("config", TUNE_CONFIGS, ids=lambda p: p.name)
 def test_every_search_space_config_samples_values_fit_accepts(config, tiny_model, run_dir):
     task_config = REPO / "configs" / f"{config.stem}.yaml"  # the task config it is meant to follow
     configs = [str(task_config)] if task_config.is_file() else []
-    setup = parse([arg for c in [*configs, str(config)] for arg in ("--config", c)])
+    tune_configs = [str(config.with_name(AFTER[config.name]))] if config.name in AFTER else []
+    setup = parse([arg for c in [*configs, *tune_configs, str(config)] for arg in ("--config", c)])
     assert setup.options.space and setup.fit_configs == configs
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     values = {key: suggest(trial, key, dist) for key, dist in setup.options.distributions().items()}
