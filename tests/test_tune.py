@@ -51,8 +51,9 @@ def base(tiny_model, glue_dir, run_dir) -> Path:
     path.write_text(yaml.safe_dump({
         "data": {"task_name": "stsb", "data_dir": str(glue_dir), "batch_size": 8},
         "model": {"model_name_or_path": tiny_model, "learning_rate": 1.0e-3},
-        "trainer": {"max_epochs": 2, "accelerator": "cpu", "enable_progress_bar": False,
-                    "enable_model_summary": False},
+        # fp32, as the tests were written for: the CPU default is timed (tests/test_precision.py).
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "precision": "32-true",
+                    "enable_progress_bar": False, "enable_model_summary": False},
     }))
     return path
 
