@@ -26,9 +26,11 @@ from optuna.trial import TrialState
 
 from glue_lit.__main__ import main
 from glue_lit.cli import build_run, cli_main
+from glue_lit.errors import GlueLitError
 from glue_lit.model import GLUETransformer
 from glue_lit.tune import TuneOptions, parse
 from glue_lit.tune import study as study_module
+from glue_lit.tune.seeds import parse_seeds, score
 from glue_lit.tune.space import as_override, suggest
 from glue_lit.tune.study import hide_password, scrub
 from glue_lit.tune.workers import worker_envs
@@ -49,8 +51,9 @@ def base(tiny_model, glue_dir, run_dir) -> Path:
     path.write_text(yaml.safe_dump({
         "data": {"task_name": "stsb", "data_dir": str(glue_dir), "batch_size": 8},
         "model": {"model_name_or_path": tiny_model, "learning_rate": 1.0e-3},
-        "trainer": {"max_epochs": 2, "accelerator": "cpu", "enable_progress_bar": False,
-                    "enable_model_summary": False},
+        # fp32, as the tests were written for: the CPU default is timed (tests/test_precision.py).
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "precision": "32-true",
+                    "enable_progress_bar": False, "enable_model_summary": False},
     }))
     return path
 
@@ -79,11 +82,16 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+# A tune config that changes another one goes after it (its header says so).
+AFTER = {"recipe_seeds.yaml": "recipe.yaml"}
+
+
 @pytest.mark.parametrize("config", TUNE_CONFIGS, ids=lambda p: p.name)
 def test_every_search_space_config_samples_values_fit_accepts(config, tiny_model, run_dir):
     task_config = REPO / "configs" / f"{config.stem}.yaml"  # the task config it is meant to follow
     configs = [str(task_config)] if task_config.is_file() else []
-    setup = parse([arg for c in [*configs, str(config)] for arg in ("--config", c)])
+    tune_configs = [str(config.with_name(AFTER[config.name]))] if config.name in AFTER else []
+    setup = parse([arg for c in [*configs, *tune_configs, str(config)] for arg in ("--config", c)])
     assert setup.options.space and setup.fit_configs == configs
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     values = {key: suggest(trial, key, dist) for key, dist in setup.options.distributions().items()}
@@ -313,6 +321,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_finished_trials(base, run_dir, capsy
     assert study.get_trials()[1].user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
     assert len(read_csv(run_dir / "studies" / "stsb" / "trials.csv")) == 2
     assert "run the same command to resume" in capsys.readouterr().err
+    # Resuming runs the interrupted trial again first, then the rest of the study.
+    assert main(tune_args(base, space)) == 0
+    trials = load(run_dir).get_trials()
+    assert states(load(run_dir)) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].system_attrs["failed_trial"] == 1 and trials[2].params == trials[1].params
+    assert read_csv(run_dir / "studies" / "stsb" / "trials.csv")[2]["note"].startswith("retry of trial 1")
 
 
 def _wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 600):
@@ -394,13 +408,17 @@ def test_two_workers_share_one_study_on_postgresql(base, run_dir):
 
 
 def test_two_workers_started_by_one_command_share_one_study(base, run_dir, capfd):
-    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=4)
+    # Each trial on two seeds: a worker runs a trial's seeds one after the other.
+    space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=2,
+                        seeds="1,2", train_subset=0.5,
+                        enqueue=[{"model.learning_rate": 5e-3}, {"model.learning_rate": 8e-3}])
     assert main(tune_args(base, space, "--tune.workers", "2")) == 0
     err = capfd.readouterr().err
     pids = set(re.findall(r"tune: worker \d \(pid (\d+)\) on CPU, 1 threads", err))  # 2 cores here
     assert len(pids) == 2 and str(os.getpid()) not in pids, err[-3000:]
     trials = load(run_dir).get_trials()
-    assert states(load(run_dir)).count("COMPLETE") in (4, 5) and "FAIL" not in states(load(run_dir))
+    assert states(load(run_dir)).count("COMPLETE") in (2, 3) and "FAIL" not in states(load(run_dir))
+    assert all(sorted(t.user_attrs["seeds"]) == ["1", "2"] for t in trials)
     assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials} <= pids  # run by the workers
     assert (run_dir / "studies" / "stsb" / "best.yaml").is_file()
 
@@ -496,3 +514,124 @@ def test_tune_help_documents_every_tune_option(capsys):
     for field in dataclasses.fields(TuneOptions):
         assert f"--tune.{field.name} " in out, field.name
         assert " ".join(docs[field.name].split()[:6]) in text, field.name
+
+
+# tune.seeds: each trial trains its values on every seed; its value is their median.
+
+
+def test_seeds_are_a_list_or_a_range_and_a_number_is_one_seed(run_dir):
+    assert [parse_seeds(s) for s in ("1,2,3", "1-3", " 4 - 5 ", [7, 7, 8], 3, "3", None)] == [
+        [1, 2, 3], [1, 2, 3], [4, 5], [7, 8], [3], [3], None]
+    for bad in ("3-1", "1,a", "1,,2", "", [], True):
+        with pytest.raises(GlueLitError, match="tune.seeds"):
+            parse_seeds(bad)
+    assert score([0.5, 0.9, 0.6], "median", "maximize") == 0.6
+    assert score([0.5, 0.9, 0.6], "min", "maximize") == 0.5 and score([0.5, 0.9], "min", "minimize") == 0.9
+    assert score([0.5, 0.9, 0.7], "mean", "maximize") == pytest.approx(0.7)
+    # The seed is tune.seeds' to choose: a space that also searches it is one clear error.
+    space = write_space(run_dir, {**SPACE, "seed_everything": {"type": "categorical", "choices": [1, 2]}})
+    with pytest.raises(GlueLitError, match="tune.seeds and tune.space.seed_everything"):
+        parse(["--config", str(space), "--tune.seeds", "1-2"])
+
+
+def test_a_trial_trains_on_every_seed_and_scores_their_median(base, run_dir, capsys):
+    space = write_space(run_dir, n_trials=1, val_checks_per_epoch=1, seeds="1-3", train_subset=0.5,
+                        enqueue=[{"model.learning_rate": 5e-3, "trainer.max_epochs": 2}])
+    assert main(tune_args(base, space)) == 0
+    trial = load(run_dir).get_trials()[0]
+    seeds = trial.user_attrs["seeds"]
+    values = [seeds[s]["value"] for s in ("1", "2", "3")]
+    assert len(set(values)) == 3  # three initialisations and data orders, three scores
+    assert trial.state == TrialState.COMPLETE and trial.value == sorted(values)[1]
+    assert trial.user_attrs["steps"] == 3 * 20  # 2 epochs of 10 steps on each seed
+    # The pruner saw the first seed's validations, as they ran.
+    assert list(trial.intermediate_values.values()) == seeds["1"]["curve"] and len(seeds["1"]["curve"]) == 2
+    folder = run_dir / "studies" / "stsb"
+    assert [float(read_csv(folder / "trials.csv")[0][f"seed_{s}"]) for s in (1, 2, 3)] == values
+    assert all(list((folder / "trial_0" / f"seed_{s}").glob("events.*")) for s in (1, 2, 3))
+    header = (folder / "best.yaml").read_text().splitlines()[0]
+    assert f"the median over seeds 1, 2, 3 ({values[0]:.4f}, {values[1]:.4f}, {values[2]:.4f})" in header
+    # Each seed is a plain run on that seed: a one-seed study of seed 2 scores seed 2's value.
+    assert main(tune_args(base, space, "--tune.seeds", "2", "--tune.study_name", "seed2")) == 0
+    assert load(run_dir, "seed2").get_trials()[0].value == values[1]
+
+
+class KillOnSeed(Callback):
+    """SIGKILLs its own process at the first training step of the given trial's given seed."""
+
+    def __init__(self, version: str):
+        self.version = version
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.logger.version == self.version:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_multi_seed_trial_is_retried_without_losing_a_finished_seed(base, run_dir):
+    space = write_space(run_dir, n_trials=1, val_checks_per_epoch=1, seeds="1,2,3", grace_period=1,
+                        train_subset=0.5, enqueue=[{"model.learning_rate": 5e-3, "trainer.max_epochs": 2}])
+    kill = yaml.safe_dump({"class_path": "test_tune.KillOnSeed", "init_args": {"version": "trial_0/seed_2"}})
+    proc = _worker(tune_args(base, space, f"--trainer.callbacks+={kill}"), run_dir,
+                   PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err[-3000:]
+    killed = load(run_dir).get_trials()[0]
+    assert killed.state == TrialState.RUNNING and list(killed.user_attrs["seeds"]) == ["1"]
+    assert main(tune_args(base, space)) == 0  # the same study, run again
+    killed, retry = load(run_dir).get_trials()
+    assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == killed.params
+    seeds = retry.user_attrs["seeds"]
+    assert seeds["1"] == {**killed.user_attrs["seeds"]["1"], "from_trial": 0}  # kept, not rerun
+    assert retry.user_attrs["steps"] == 2 * 20  # only seeds 2 and 3 trained
+    folder = run_dir / "studies" / "stsb"
+    assert sorted(p.name for p in (folder / "trial_1").iterdir()) == ["seed_2", "seed_3"]
+    assert retry.value == sorted(seeds[s]["value"] for s in ("1", "2", "3"))[1]
+    assert list(retry.intermediate_values.values()) == seeds["1"]["curve"]  # the pruner's view is kept
+    rows = read_csv(folder / "trials.csv")
+    assert rows[1]["note"].startswith("retry of trial 0; seed 1 from trial 0")
+    assert [r["seed_1"] for r in rows] == [str(seeds["1"]["value"])] * 2 and rows[0]["seed_2"] == ""
+
+
+# One entry of the space on the command line: merged into the space of the configs.
+
+
+def test_one_key_of_the_space_on_the_command_line_merges_into_the_config_s_space(run_dir, capsys):
+    space = write_space(run_dir)  # model.learning_rate and trainer.max_epochs (2-3)
+    setup = parse(["--config", str(space), "--tune.space.trainer.max_epochs", "{type: int, low: 1, high: 5}",
+                   "--tune.space.data.batch_size={type: categorical, choices: [8, 16]}"])
+    assert list(setup.options.space) == ["model.learning_rate", "trainer.max_epochs", "data.batch_size"]
+    assert setup.options.space["model.learning_rate"] == SPACE["model.learning_rate"]
+    dists = setup.options.distributions()
+    assert (dists["trainer.max_epochs"].low, dists["trainer.max_epochs"].high) == (1, 5)
+    assert dists["data.batch_size"].choices == (8, 16)
+    # Without a config's space, the command line's entries are the space; null removes an entry.
+    setup = parse(["--tune.space.model.warmup_ratio", "{type: float, low: 0.0, high: 0.1}"])
+    assert list(setup.options.space) == ["model.warmup_ratio"]
+    setup = parse(["--config", str(space), "--tune.space.trainer.max_epochs=null"])
+    assert list(setup.options.space) == ["model.learning_rate"]
+    # --print_config shows the merged space, in a form the parser reads back.
+    with pytest.raises(SystemExit):
+        main(["tune", "--config", str(space), "--tune.space.data.batch_size", "{type: int, low: 8, high: 16}",
+              "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)["tune"]["space"]
+    assert printed == {**SPACE, "data.batch_size": {"type": "int", "low": 8, "high": 16}}
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("{type: int, low: 1}", "missing field 'high'"),
+    ("{type: int, low: 1, hgh: 3}", "Unexpected keys: {'hgh'}"),
+    ("3", "Expected a <class 'dict'>"),
+    ("{type: int, low: 1, high: 3", "Expected a <class 'dict'>"),  # unclosed
+    (None, "needs a value"),
+])
+def test_a_malformed_one_key_space_entry_is_one_clear_error_showing_the_form(base, run_dir, capsys, value,
+                                                                             reason):
+    entry = ["--tune.space.trainer.max_epochs", *([value] if value else [])]
+    args = tune_args(base, write_space(run_dir), *entry)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glue_lit: error: --tune.space.trainer.max_epochs"), err
+    assert reason in err[0]
+    assert "Accepted: --tune.space.<dotted fit option> '{type: float|int, low: L, high: H" in err[0]
+    assert not (run_dir / "studies").exists()

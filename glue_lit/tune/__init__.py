@@ -14,6 +14,8 @@ jsonargparse: a ``tune:`` section in any config, ``--tune.<option>`` on the comm
 at every validation, in the task's direction, and the pruner stops unpromising trials. A trial's
 value is its best validation score, the one ``fit``'s checkpoint would keep. Trials train the epochs
 they sample: ``fit``'s early stopping is off in trials unless ``tune.early_stopping`` is set.
+With ``tune.seeds`` (seeds.py) a trial trains its values on each seed in turn and its value is the
+median (``tune.seed_score``) of the seeds' values; the pruner sees the first seed's validations.
 
 Everything lands in ``<study_dir>/<study_name>/`` (``studies/cola/``): ``study.db`` (the default
 storage: run ``tune`` again to resume), ``trial_<n>/`` (each trial's TensorBoard logs and config),
@@ -30,8 +32,8 @@ next worker, or by ``tune`` run again. A trial that fails (NaN loss, out of memo
 recorded as FAIL with its reason and the study goes on; Ctrl-C stops and keeps what finished.
 """
 
-from glue_lit.tune.command import TuneCLI, TuneSetup, main, parse, tune
-from glue_lit.tune.options import TuneOptions
+from glue_lit.tune.command import TuneCLI, main, parse, tune
+from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.space import ParamSpec
 
 __all__ = ["ParamSpec", "TuneCLI", "TuneOptions", "TuneSetup", "main", "parse", "tune"]

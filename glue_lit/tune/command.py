@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import signal
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -15,9 +15,10 @@ import yaml
 
 from glue_lit.cli import GlueCLI, build_run
 from glue_lit.errors import GlueLitError
-from glue_lit.tasks import GlueTask, get_task
-from glue_lit.tune.options import TuneOptions
+from glue_lit.tasks import get_task
+from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.report import write_reports
+from glue_lit.tune.space import merge_entries, one_key_entries
 from glue_lit.tune.study import hide_password, open_study, run_study
 from glue_lit.tune.trial import Objective
 from glue_lit.tune.workers import run_workers
@@ -46,27 +47,16 @@ class TuneCLI(GlueCLI):
         pass
 
 
-@dataclass(frozen=True)
-class TuneSetup:
-    """What ``tune`` was asked: its options, the task, and the ``fit`` config the trials start from."""
-
-    options: TuneOptions
-    task: GlueTask
-    fit_config: str  # every fit option as YAML (no tune section): the base of each trial's build_run
-    fit_configs: list[str]  # the --config files without a tune section: fit takes them as they are
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.options.study_dir) / (self.options.study_name or self.task.name)
-
-
 def parse(argv: list[str]) -> TuneSetup:
     """Parse ``tune``'s command line with jsonargparse; a value it rejects is a GlueLitError."""
     if any(a.startswith("--print_config") for a in argv):
         print_config(argv)
+    argv, entries = one_key_entries(argv)
     cli = build_run(argv, TuneCLI, prog="glue_lit tune", description=DESCRIPTION)
     config = cli.config.clone()
-    options = TuneOptions(**config.pop("tune").as_dict())
+    tune_config = config.pop("tune").as_dict()
+    tune_config["space"] = merge_entries(tune_config.get("space"), entries)
+    options = TuneOptions(**tune_config)
     task = get_task(config.data.task_name)
     if not task.monitor_key:
         raise GlueLitError(f"task {task.name!r} has no labelled dev split to tune on")
@@ -77,8 +67,13 @@ def parse(argv: list[str]) -> TuneSetup:
     # skip_none=False: an option set to null where its default is not must stay null in the trials.
     return TuneSetup(options, task, cli.parser.dump(config, skip_none=False, skip_check=True), fit_configs)
 
+
 def print_config(argv: list[str]) -> None:
     """``--print_config`` with storage passwords masked: jsonargparse prints values as they were given."""
+    argv, entries = one_key_entries(argv)
+    if entries:  # printed as the merged space, a form jsonargparse reads back
+        config = build_run([a for a in argv if not a.startswith("--print_config")], TuneCLI).config
+        argv = [*argv, "--tune.space", json.dumps(merge_entries(config.tune.space, entries))]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         try:
@@ -103,20 +98,19 @@ def main(argv: list[str]) -> None:
 
 def tune(setup: TuneSetup) -> None:
     """Run trials of the study in this process until it is complete; then write the reports."""
-    opts, task, folder = setup.options, setup.task, setup.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    study = open_study(opts, folder.name, folder, task, setup.fit_config)
+    setup.folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(setup)
     error: GlueLitError | None = None
     interrupted = False
     sigint = signal.getsignal(signal.SIGINT)
     try:
-        run_study(study, Objective(setup, folder), opts)
+        run_study(study, Objective(setup), setup.options)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, sigint)  # Lightning left Ctrl-C ignored
         interrupted = True
     except GlueLitError as err:
         error = err
-    write_reports(study, folder, task, setup)
+    write_reports(study, setup)
     if error:
         raise error
     if interrupted:

@@ -3,18 +3,23 @@
 jsonargparse reads them into ``TuneOptions`` in the same parser as ``fit``'s options (see
 command.py), so a config holds ``tune:`` beside ``data:`` and ``model:``, later configs and the
 command line win, and the docstring below is what ``tune --help`` shows for each option.
+``TuneSetup`` is what the command was asked: these options, the task and the ``fit`` config; the
+study, trial, report and worker modules take it whole.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from jsonargparse.typing import PositiveInt
 from optuna.distributions import BaseDistribution
 
 from glue_lit.errors import GlueLitError
+from glue_lit.tasks import GlueTask
+from glue_lit.tune.seeds import SeedScore, parse_seeds
 from glue_lit.tune.space import ParamSpec, distributions
 
 STORAGE_ENV = "GLUE_LIT_STORAGE"
@@ -28,7 +33,14 @@ class TuneOptions:
         space: Search space: dotted fit option -> {type: float|int, low, high[, log | step]} or
             {type: categorical, choices: [...]}, e.g. {model.learning_rate: {type: float, low:
             1.0e-5, high: 3.0e-4, log: true}, data.batch_size: {type: categorical, choices: [16,
-            32]}}. A later config's space replaces an earlier one's.
+            32]}}. A later config's space replaces an earlier one's; one entry given as
+            --tune.space.<dotted option> '{type: int, low: 1, high: 3}' is added to it (or
+            replaces that entry; null removes it).
+        seeds: Seeds each trial trains its parameter set on (seed_everything), one run after the
+            other: 1,2,3, a range 1-3, or [1, 2, 3]; a single number is that one seed. The trial's
+            value is seed_score over their values; the pruner sees the first seed's validations
+            only, and the other seeds run once it has finished. null: one run with fit's seed.
+        seed_score: The trial's value from its seeds' values: median, mean, or min (the worst seed).
         n_trials: Finished (complete or pruned) trials the study should reach, counting the trials
             already in it and those of other workers; null: until the timeout.
         timeout: Seconds this worker may run before it starts no new trial; null: no limit.
@@ -60,6 +72,8 @@ class TuneOptions:
     """
 
     space: dict[str, ParamSpec] = field(default_factory=dict)
+    seeds: list[int] | int | str | None = None
+    seed_score: SeedScore = "median"
     n_trials: PositiveInt | None = 12
     timeout: float | None = None
     train_subset: float | None = 0.1
@@ -85,6 +99,15 @@ class TuneOptions:
             raise GlueLitError("no search space: give a config with a tune.space section, e.g. "
                                "--config configs/tune/cola.yaml")
         self.distributions()  # a bad entry is an error now, not in the first trial
+        if self.seed_list and "seed_everything" in self.space:
+            raise GlueLitError("tune.seeds and tune.space.seed_everything both choose the seed: drop "
+                               "seed_everything from the space (--tune.space.seed_everything null), or "
+                               "tune.seeds")
+
+    @property
+    def seed_list(self) -> list[int] | None:
+        """``seeds`` as a list, or None: each trial is one run with ``fit``'s own seed."""
+        return parse_seeds(self.seeds)
 
     def distributions(self) -> dict[str, BaseDistribution]:
         return distributions(self.space)
@@ -92,3 +115,22 @@ class TuneOptions:
     def storage_url(self, default: str) -> str:
         """``storage``, else ``$GLUE_LIT_STORAGE``, else ``default``."""
         return self.storage or os.environ.get(STORAGE_ENV) or default
+
+
+@dataclass(frozen=True)
+class TuneSetup:
+    """What ``tune`` was asked: its options, the task, and the ``fit`` config the trials start from."""
+
+    options: TuneOptions
+    task: GlueTask
+    fit_config: str  # every fit option as YAML (no tune section): the base of each trial's build_run
+    fit_configs: list[str]  # the --config files without a tune section: fit takes them as they are
+
+    @property
+    def folder(self) -> Path:
+        """``<study_dir>/<study_name>/``: the study's storage (by default), logs and reports."""
+        return Path(self.options.study_dir) / (self.options.study_name or self.task.name)
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.task.monitor_mode == "max" else "minimize"

@@ -9,7 +9,8 @@ An entry maps a dotted ``fit`` option to a distribution::
     data.batch_size: {type: categorical, choices: [16, 32, 64]}
 
 jsonargparse checks the shape of an entry (``ParamSpec``); what depends on its ``type`` is checked
-here, with the entry's key in the message.
+here, with the entry's key in the message. One entry may also come on the command line,
+``--tune.space.trainer.max_epochs '{type: int, low: 1, high: 3}'`` (``one_key_entries``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,64 @@ def distribution(key: str, spec: ParamSpec) -> BaseDistribution:
         raise GlueLitError(f"{where}: missing field {err.args[0]!r}") from None
     except (TypeError, ValueError) as err:
         raise GlueLitError(f"{where}: {err}") from None
+
+
+ACCEPTED = ("--tune.space.<dotted fit option> '{type: float|int, low: L, high: H[, log: true | step: S]}' "
+            "or '{type: categorical, choices: [A, B]}' (or null, to remove the option from the space), "
+            "e.g. --tune.space.trainer.max_epochs '{type: int, low: 1, high: 3}'")
+
+
+def one_key_entries(argv: list[str]) -> tuple[list[str], dict[str, ParamSpec | None]]:
+    """``argv`` without its ``--tune.space.<key> VALUE`` (or ``=VALUE``) options, and their entries,
+    checked as jsonargparse checks a config's; ``null`` (None) removes the key from the space.
+    jsonargparse itself reads ``--tune.space.<key>`` as one dict item only for a key without dots:
+    it splits ``trainer.max_epochs`` into nested keys, so the entries are taken out before it
+    parses, and merged into the parsed space after it (``merge_entries``)."""
+    rest: list[str] = []
+    entries: dict[str, ParamSpec | None] = {}
+    args = iter(argv)
+    for arg in args:
+        if not arg.startswith("--tune.space."):
+            rest.append(arg)
+            continue
+        option, eq, text = arg.partition("=")
+        key = option[len("--tune.space."):]
+        if not eq:
+            text = next(args, None)
+            if text is None or text.startswith("--"):
+                raise GlueLitError(f"{option} needs a value. Accepted: {ACCEPTED}")
+        if not key:
+            raise GlueLitError(f"{option} names no option. Accepted: {ACCEPTED}")
+        entries[key] = _entry(key, text)
+    return rest, entries
+
+
+def merge_entries(space: dict[str, ParamSpec] | None,
+                  entries: dict[str, ParamSpec | None]) -> dict[str, ParamSpec]:
+    """``space`` with the command line's entries added or replacing its own, less those set to null."""
+    merged = {**(space or {}), **entries}
+    return {key: spec for key, spec in merged.items() if spec is not None}
+
+
+def _entry(key: str, text: str) -> ParamSpec | None:
+    from argparse import ArgumentError
+
+    from jsonargparse import ArgumentParser
+
+    if text.strip() in ("null", "~"):
+        return None
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--entry", type=ParamSpec)
+    try:
+        spec = parser.parse_args(["--entry", text]).entry
+        distribution(key, spec)
+    except ArgumentError as err:
+        reason = " ".join(str(err).split()).removeprefix('Parser key "entry": ').rstrip(".")
+        raise GlueLitError(f"--tune.space.{key} {text!r}: {reason}. Accepted: {ACCEPTED}") from None
+    except GlueLitError as err:
+        raise GlueLitError(f"--tune.space.{key} {text!r}: {str(err).split(': ', 1)[1].rstrip('.')}. "
+                           f"Accepted: {ACCEPTED}") from None
+    return spec
 
 
 def distributions(space: dict[str, ParamSpec]) -> dict[str, BaseDistribution]:

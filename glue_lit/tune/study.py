@@ -6,20 +6,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import unquote
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import (
+    RDBStorage,
+    RetryFailedTrialCallback,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
 from optuna.trial import TrialState
 
 from glue_lit.errors import GlueLitError
-from glue_lit.tasks import GlueTask
-from glue_lit.tune.options import TuneOptions
+from glue_lit.tune.options import TuneOptions, TuneSetup
 from glue_lit.tune.space import complete_enqueued
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+INTERRUPTED = "interrupted (Ctrl-C)"  # a trial's fail_reason when Ctrl-C stopped it
 
 
 def one_line(err: BaseException) -> str:
@@ -87,23 +91,38 @@ def open_storage(opts: TuneOptions, url: str) -> RDBStorage:
     raise GlueLitError(scrub(f"cannot open the study storage {url}: {one_line(error)}", url))
 
 
-def open_study(opts: TuneOptions, name: str, folder: Path, task: GlueTask, fit_config: str) -> optuna.Study:
-    storage = open_storage(opts, opts.storage_url(f"sqlite:///{(folder / 'study.db').resolve()}"))
+def open_study(setup: TuneSetup) -> optuna.Study:
+    """The study of ``setup`` (created, or loaded to resume it), with its enqueued parameter sets."""
+    opts, task, name = setup.options, setup.task, setup.folder.name
+    storage = open_storage(opts, opts.storage_url(f"sqlite:///{(setup.folder / 'study.db').resolve()}"))
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(opts.pruner_startup_trials, opts.pruner_warmup_steps),
         "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=max(1, opts.pruner_warmup_steps)),
         "none": optuna.pruners.NopPruner,
     }[opts.pruner]()
     sampler = TrialSeededTPE(opts.sampler_seed, n_startup_trials=opts.sampler_startup_trials)
-    direction = "maximize" if task.monitor_mode == "max" else "minimize"
+    direction = setup.direction
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise GlueLitError(f"study {name!r} {study.direction.name.lower()}s, but {task.monitor_key} "
                            f"should be {direction}d: use another --tune.study_name")
-    for params in complete_enqueued(opts.enqueue, opts.distributions(), fit_config):
+    for params in complete_enqueued(opts.enqueue, opts.distributions(), setup.fit_config):
         study.enqueue_trial(params, skip_if_exists=True)
+    retry_interrupted(study, opts.max_retry)
     return study
+
+
+def retry_interrupted(study: optuna.Study, max_retry: int) -> None:
+    """Queue a retry of each trial Ctrl-C stopped, as Optuna queues one of a trial whose worker
+    died: resuming runs it again first, and with ``tune.seeds`` the retry keeps its finished seeds."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    for t in trials:
+        stopped = t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == INTERRUPTED
+        if stopped and t.number not in retried:
+            retry(study, t)
 
 
 class FailureGuard:

@@ -8,13 +8,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from glue_lit.errors import GlueLitError
+from glue_lit.tune.options import TuneSetup
 from glue_lit.tune.study import open_study
-
-if TYPE_CHECKING:
-    from glue_lit.tune.command import TuneSetup
 
 
 def worker_envs(n: int, environ: Mapping[str, str], gpus: int, cpus: int) -> list[dict[str, str]]:
@@ -42,7 +39,7 @@ def run_workers(argv: list[str], setup: TuneSetup) -> None:
     n = setup.options.workers
     # The study exists before the workers start, so that they do not race to create it.
     setup.folder.mkdir(parents=True, exist_ok=True)
-    open_study(setup.options, setup.folder.name, setup.folder, setup.task, setup.fit_config)
+    open_study(setup)
     gpus = torch.cuda.device_count()
     envs = worker_envs(n, os.environ, gpus, os.cpu_count() or 1)
     command = [sys.executable, "-m", "glue_lit", "tune", *argv, "--tune.workers=1"]
