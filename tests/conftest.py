@@ -171,3 +171,12 @@ def tb_scalars(run: Path) -> dict[str, list[float]]:
     acc = EventAccumulator(str(run))
     acc.Reload()
     return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_bf16(monkeypatch):
+    """Tests run as on a CPU without bf16 matrix instructions: the CPU default precision is fp32 on
+    every machine, not what a timing on a loaded machine says. test_precision.py sets its own."""
+    import glue_lit.precision
+
+    monkeypatch.setattr(glue_lit.precision, "cpu_flags", lambda: frozenset())
