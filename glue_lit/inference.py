@@ -21,13 +21,6 @@ from glue_lit.onnx_model import folder_info, is_onnx_folder
 from glue_lit.tasks import GlueTask, get_task
 
 
-def serving_dtype():
-    """The dtype a PyTorch model serves in on this machine: float32."""
-    import torch
-
-    return torch.float32
-
-
 @dataclass
 class Classifier:
     """A fine-tuned model that turns texts into GLUE predictions.
@@ -130,7 +123,7 @@ def load_classifier(path: str | os.PathLike, task_name: str | None = None, dtype
     Args:
         path: what ``fit`` or ``export`` wrote.
         task_name: the GLUE task, needed only for folders that do not record it.
-        dtype: torch dtype of a PyTorch model (default ``serving_dtype()``); ONNX models keep theirs.
+        dtype: torch dtype of a PyTorch model (default: ``precision.serving_dtype``); ONNX models keep theirs.
         threads: onnxruntime intra-op threads (default: every core the process may use).
     """
     path = Path(path).expanduser()
@@ -176,12 +169,16 @@ def load_torch(path: Path, task_name: str | None = None):
 
 
 def torch_classifier(model, tokenizer, task: GlueTask, max_length: int, dtype=None) -> Classifier:
-    """A ``Classifier`` running the transformers ``model`` in ``dtype`` (default ``serving_dtype()``)."""
+    """A ``Classifier`` running the transformers ``model`` in ``dtype`` (default: ``serving_dtype``)."""
     import inspect
 
     import torch
 
-    dtype = dtype or serving_dtype()
+    if dtype is None:
+        from glue_lit.precision import serving_dtype
+
+        # Requests come one to a few at a time: timed at 8 rows of the task's usual length.
+        dtype = serving_dtype(model.config, 8, task.tokens)
     model = model.to(dtype).eval()
     takes = inspect.signature(model.forward).parameters
     names = tuple(n for n in tokenizer.model_input_names if n in takes)

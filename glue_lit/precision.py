@@ -79,15 +79,29 @@ def _step_ms(model, inputs: dict, optimizer, bf16: bool) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure(model_name: str, batch: int, tokens: int, train: bool = True, reps: int = 3) -> Probe:
-    """Time a step of ``model_name``'s architecture (random weights, ``batch`` rows of ``tokens``
-    tokens): forward, backward and fused AdamW when ``train``, forward only otherwise."""
+def _config(model):
+    """The transformers config of a model name, folder or config."""
+    if not isinstance(model, str):
+        return model
+    from glue_lit.hub import load_config
+
+    return load_config(model)
+
+
+def _name(model) -> str:
+    if isinstance(model, str):
+        return model
+    return f"{model.model_type} {model.num_hidden_layers}x{model.hidden_size}"
+
+
+def measure(model, batch: int, tokens: int, train: bool = True, reps: int = 3) -> Probe:
+    """Time a step of ``model``'s architecture (a name, folder or transformers config; random
+    weights, ``batch`` rows of ``tokens`` tokens): forward, backward and fused AdamW when ``train``,
+    forward only otherwise."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from glue_lit.hub import load_config
-
-    config = load_config(model_name)
+    config = _config(model)
     # The run was seeded before its precision is chosen: the timing must not move its random state,
     # or a run that times would differ from the same run reading the timing from the cache.
     with torch.random.fork_rng(devices=[]):
@@ -108,12 +122,12 @@ def measure(model_name: str, batch: int, tokens: int, train: bool = True, reps: 
     return Probe(fp32_ms=min(times[False]), bf16_ms=min(times[True]))
 
 
-def cached_measure(model_name: str, batch: int, tokens: int, train: bool, cache_dir: Path) -> Probe:
+def cached_measure(model, batch: int, tokens: int, train: bool, cache_dir: Path) -> Probe:
     """``measure``, kept per CPU model, torch version, model, batch, row length and mode."""
     import torch
 
     mode = "train" if train else "eval"
-    key = f"{cpu_name()} | torch {torch.__version__} | {model_name} | {batch}x{tokens} | {mode}"
+    key = f"{cpu_name()} | torch {torch.__version__} | {_name(model)} | {batch}x{tokens} | {mode}"
     path = cache_dir / "precision.json"
     try:
         known = json.loads(path.read_text())
@@ -124,7 +138,7 @@ def cached_measure(model_name: str, batch: int, tokens: int, train: bool, cache_
             return Probe(**known[key])
         except TypeError:
             pass
-    probe = measure(model_name, batch, tokens, train)
+    probe = measure(model, batch, tokens, train)
     known[key] = asdict(probe)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -136,9 +150,10 @@ def cached_measure(model_name: str, batch: int, tokens: int, train: bool, cache_
     return probe
 
 
-def cpu_precision(model_name: str, batch: int, tokens: int, train: bool = True,
+def cpu_precision(model, batch: int, tokens: int, train: bool = True,
                   flags: frozenset[str] | None = None, cache_dir: Path | None = None) -> tuple[str, str]:
-    """The CPU default precision for this model and row length, with the reason in words."""
+    """The CPU default precision for ``model`` (a name, folder or transformers config) at ``batch``
+    rows of ``tokens`` tokens, with the reason in words."""
     units = bf16_units(flags)
     if not units:
         return "32-true", f"{cpu_name()} has no bf16 matrix instructions ({' or '.join(BF16_FLAGS)})"
@@ -146,10 +161,21 @@ def cpu_precision(model_name: str, batch: int, tokens: int, train: bool = True,
         from glue_lit.cache import default_cache_dir
 
         cache_dir = default_cache_dir()
-    probe = cached_measure(model_name, batch, tokens, train, cache_dir)
+    probe = cached_measure(model, batch, tokens, train, cache_dir)
     timing = (f"a {'training' if train else 'forward'} step at {batch}x{tokens} tokens took "
               f"{probe.bf16_ms:.0f} ms in bf16, {probe.fp32_ms:.0f} ms in fp32 ({probe.speedup:.2f}x) "
               f"on {cpu_name()} ({', '.join(units)})")
     if probe.speedup >= MIN_SPEEDUP:
         return "bf16-mixed", timing
     return "32-true", f"{timing}; bf16 is used from {MIN_SPEEDUP}x"
+
+
+def serving_dtype(config, batch: int, tokens: int):
+    """The dtype a PyTorch model answers requests in: bfloat16 on a CUDA GPU with bf16, and on a CPU
+    where ``cpu_precision`` picks bf16 for a forward pass at ``batch`` x ``tokens``; else float32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float32
+    precision, _ = cpu_precision(config, batch, tokens, train=False)
+    return torch.bfloat16 if precision.startswith("bf16") else torch.float32
