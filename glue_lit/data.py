@@ -134,7 +134,9 @@ class GLUEDataModule(L.LightningDataModule):
         path = self.user_file(split)
         if path is not None:
             columns = tuple(self.hparams.text_columns or self.task.text_keys)
-            return read_file(path, self.task, columns, self.hparams.label_column, "idx", keep_rows=keep_rows)
+            # Labels are checked here, as the file is read: a split trained or scored on needs them.
+            return read_file(path, self.task, columns, self.hparams.label_column, "idx", keep_rows=keep_rows,
+                             require_labels=split not in self.task.test)
         if self.data_dir:
             return read_glue_split(Path(self.data_dir).expanduser(), self.task, split)
         return read_hub_split(self.task, split)
