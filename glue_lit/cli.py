@@ -13,7 +13,7 @@ from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.rank_zero import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from glue_lit.checkpoint import GlueCheckpoint
 from glue_lit.checkpoint_io import AtomicCheckpointIO
@@ -104,14 +104,30 @@ class GlueCLI(LightningCLI):
             parser.link_arguments("data.task_name", f"{target}.monitor", compute_fn=monitor_of)
             parser.link_arguments("data.task_name", f"{target}.mode", compute_fn=mode_of)
 
-    def before_instantiate_classes(self) -> None:
-        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads the checkpoint's model hyperparameters into the config here: a file that
+        # cannot be read, or one of another task, must be refused before (its task_name would
+        # silently replace the one given).
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            self._resolve_paths(self.config[subcommand], subcommand)
+        super()._parse_ckpt_path()
+
+    def _resolve_paths(self, config, subcommand: str | None) -> None:
+        """The logger's "{task}" name and ``--ckpt_path``, once."""
+        if getattr(self, "_paths_resolved", False):
+            return
+        self._paths_resolved = True
         logger = config.trainer.get("logger")
         init = getattr(logger, "init_args", None)
         if init is not None and isinstance(init.get("name"), str):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
-            config.ckpt_path = self._resolve_ckpt_path(config)
+            config.ckpt_path = self._resolve_ckpt_path(config, subcommand)
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        self._resolve_paths(config, self.subcommand)
         device_defaults(config)
 
     def instantiate_classes(self) -> None:
@@ -144,6 +160,8 @@ class GlueCLI(LightningCLI):
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs.setdefault("plugins", [*plugins, AtomicCheckpointIO()])
         trainer = super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        if trainer.limit_val_batches == 0:  # no validation: early stopping would fail on a missing metric
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EarlyStopping)]
         # The run's version_N folder, claimed now so that runs started together get one each. Only on
         # rank 0: the other DDP ranks take rank 0's folders (Lightning broadcasts them).
         self.claimed = claim_logger_versions(trainer.loggers) if rank_zero_only.rank == 0 else []
@@ -163,10 +181,12 @@ class GlueCLI(LightningCLI):
             return
         resumed = getattr(self, "resumed", None)
         if resumed is not None and self.trainer.global_step == resumed.global_step:
+            limits = f"--trainer.max_epochs {self.trainer.max_epochs}"
+            if self.trainer.max_steps != -1:
+                limits += f", --trainer.max_steps {self.trainer.max_steps}"
             print(f"glue_lit: {resumed.path} is a finished run (epoch {self.trainer.current_epoch}, "
-                  f"step {resumed.global_step}; --trainer.max_epochs {self.trainer.max_epochs}, "
-                  f"--trainer.max_steps {self.trainer.max_steps}): nothing to train; raise "
-                  "--trainer.max_epochs to train on")
+                  f"step {resumed.global_step}; {limits}): nothing to train; raise --trainer.max_epochs "
+                  "to train on")
         best = [c for c in self.trainer.checkpoint_callbacks if c.monitor and c.best_model_path]
         if best:
             c = best[0]
@@ -175,7 +195,7 @@ class GlueCLI(LightningCLI):
             score = f" {c.best_model_score.item():.4f}" if c.best_model_score is not None else ""
             print(f"best {c.monitor}{score}: {c.best_model_path}")
 
-    def _resolve_ckpt_path(self, config) -> str | None:
+    def _resolve_ckpt_path(self, config, subcommand: str | None) -> str | None:
         """Check ``--ckpt_path``; ``last`` means the newest last.ckpt of this task's earlier runs.
 
         Lightning looks for it only in the new run's own folder, which is always a new version folder
@@ -187,7 +207,7 @@ class GlueCLI(LightningCLI):
         if ckpt != "last":
             if not Path(ckpt).expanduser().is_file():
                 raise GlueLitError(f"--ckpt_path {ckpt}: no such checkpoint file")
-            return self._check_checkpoint(Path(ckpt).expanduser(), config)
+            return self._check_checkpoint(Path(ckpt).expanduser(), config, subcommand)
         init = getattr(config.trainer.get("logger"), "init_args", None)
         save_dir = init.get("save_dir") if init is not None else None
         log_root = Path(save_dir) / str(init.get("name") or "") if save_dir else None
@@ -197,20 +217,20 @@ class GlueCLI(LightningCLI):
         found, skipped = find_last_checkpoint(dirpath, log_root)
         where = dirpath or f"{log_root}/*/checkpoints"
         for line in skipped:
-            rank_zero_warn(f"--ckpt_path last: skipped {line}")
+            rank_zero_info(f"glue_lit: --ckpt_path last: skipped {line}")
         if found is not None:
             if skipped:
-                rank_zero_warn(f"--ckpt_path last: resuming from {found}")
-            return self._check_checkpoint(found, config)
+                rank_zero_info(f"glue_lit: --ckpt_path last: resuming from {found}")
+            return self._check_checkpoint(found, config, subcommand)
         if skipped:
             raise GlueLitError(f"--ckpt_path last: no readable last.ckpt in {where}; skipped "
                                f"{'; '.join(skipped)}")
-        if self.subcommand != "fit":
+        if subcommand != "fit":
             raise GlueLitError(f"--ckpt_path last: no last.ckpt in {where}")
         rank_zero_warn(f"--ckpt_path last: no last.ckpt in {where} yet; starting from scratch")
         return None
 
-    def _check_checkpoint(self, path: Path, config) -> str:
+    def _check_checkpoint(self, path: Path, config, subcommand: str | None) -> str:
         """``path`` if it is a whole glue_lit checkpoint of the task run; else a GlueLitError naming it.
 
         Read before the model is built and before the run's folder is written to. Tensors stay on
@@ -220,7 +240,7 @@ class GlueCLI(LightningCLI):
         task = _known_task(config.data.task_name)
         if task is not None:
             ckpt.check_task(task)
-        self.resumed = ckpt if self.subcommand == "fit" else None
+        self.resumed = ckpt if subcommand == "fit" else None
         return str(path)
 
 
