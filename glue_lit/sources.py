@@ -93,9 +93,10 @@ def _rows_from_json(path: Path):
         try:
             if text.lstrip().startswith("["):
                 items = enumerate(json.loads(text), start=1)
-            else:  # JSON lines; split on line ends only (str.splitlines also splits inside strings)
-                items = ((n, json.loads(line)) for n, line in enumerate(text.split("\n"), start=1)
-                         if line.strip())
+            else:  # JSON lines. Not str.splitlines: it also splits at U+2028, which JSON strings may hold
+                # (CR and LF never occur raw inside a JSON value).
+                lines = re.split(r"\r\n|\r|\n", text)
+                items = ((n, json.loads(line)) for n, line in enumerate(lines, start=1) if line.strip())
             for n, row in items:
                 if not isinstance(row, dict):
                     raise GlueLitError(f"{path}:{n}: expected an object with named fields, found "
@@ -121,6 +122,9 @@ def read_rows(path: Path, header: tuple[str, ...] = ()):
 
 
 def _value(value) -> str:
+    """A cell as text; JSON's 1.0 is the label 1 (pandas writes an int column with gaps as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return "" if value is None else str(value)
 
 
