@@ -89,21 +89,27 @@ def _rows_from_json(path: Path):
     """(None: each row names its own fields, an iterator of (line or element number, row dict))."""
     text = read_text(path)
 
-    def rows():
+    def parse(value: str, line: int):
         try:
-            if text.lstrip().startswith("["):
-                items = enumerate(json.loads(text), start=1)
-            else:  # JSON lines. Not str.splitlines: it also splits at U+2028, which JSON strings may hold
-                # (CR and LF never occur raw inside a JSON value).
-                lines = re.split(r"\r\n|\r|\n", text)
-                items = ((n, json.loads(line)) for n, line in enumerate(lines, start=1) if line.strip())
-            for n, row in items:
-                if not isinstance(row, dict):
-                    raise GlueLitError(f"{path}:{n}: expected an object with named fields, found "
-                                       f"{type(row).__name__}")
-                yield n, row
-        except (json.JSONDecodeError, RecursionError) as err:
-            raise GlueLitError(f"{path}: not valid JSON or JSON lines: {err}") from None
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise GlueLitError(f"{path}:{line + err.lineno - 1}: not valid JSON at column {err.colno}: "
+                               f"{err.msg}") from None
+        except RecursionError:
+            raise GlueLitError(f"{path}:{line}: not valid JSON (nested too deeply)") from None
+
+    def rows():
+        if text.lstrip().startswith("["):
+            items = enumerate(parse(text, 1), start=1)
+        else:  # JSON lines. Not str.splitlines: it also splits at U+2028, which JSON strings may hold
+            # (CR and LF never occur raw inside a JSON value).
+            lines = re.split(r"\r\n|\r|\n", text)
+            items = ((n, parse(line, n)) for n, line in enumerate(lines, start=1) if line.strip())
+        for n, row in items:
+            if not isinstance(row, dict):
+                raise GlueLitError(f"{path}:{n}: expected an object with named fields, found "
+                                   f"{type(row).__name__}")
+            yield n, row
 
     return None, rows()
 
