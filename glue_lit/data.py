@@ -152,6 +152,11 @@ class GLUEDataModule(L.LightningDataModule):
                 self.tokenizer = load_tokenizer(self.hparams.model_name_or_path)
                 self._check_max_length()
             examples = self.read_split(split, keep_rows=split in self.task.test)
+            if examples.labels is None and split not in self.task.test:
+                # Checked here, once, so that no training or validation step ever meets a batch
+                # without labels.
+                raise GlueLitError(f"the {split.name} split of {self.task.name} from {self.source} has "
+                                   "no labels; a split to train or score on needs them")
             if examples.rows is not None:
                 self.source_rows[split.name] = examples
             arrays = load_or_tokenize(

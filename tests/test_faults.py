@@ -226,6 +226,7 @@ def test_own_file_that_is_not_utf8_names_the_line(tiny_model, glue_dir, run_dir,
     line = fails(own_fit(tiny_model, glue_dir, tmp_path, "sst2", train="mine.csv"), capsys, {})
     assert line == (f"glue_lit: error: {tmp_path}/mine.csv:3: not UTF-8 text (byte 0xe9); "
                     "save the file as UTF-8")
+    assert not (run_dir / "runs").exists()  # the folder claimed for the run was given back
 
 
 def test_own_files_with_a_bom_another_label_column_and_an_unlabelled_test_split(
