@@ -138,7 +138,7 @@ def _index(value, where: str, column: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = _value(value).strip()
-    if text.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]+", text):  # not str.isdigit: it takes "¹", which int() refuses
         return int(text)
     raise GlueLitError(f"{where}: index {value!r} in column {column!r} is not a whole number")
 
