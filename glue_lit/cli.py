@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from glue_lit.checkpoint import GlueCheckpoint
+from glue_lit.checkpoint_io import AtomicCheckpointIO
 from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
@@ -26,6 +29,7 @@ from glue_lit.resume import LastCheckpoint, find_last_checkpoint
 from glue_lit.run_summary import RunSummary
 from glue_lit.submission import PredictionWriter
 from glue_lit.tasks import GlueTask, get_task
+from glue_lit.versions import claim_logger_versions, release
 
 
 def _known_task(task_name: str) -> GlueTask | None:
@@ -122,14 +126,30 @@ class GlueCLI(LightningCLI):
             parser.link_arguments("data.task_name", f"{target}.monitor", compute_fn=monitor_of)
             parser.link_arguments("data.task_name", f"{target}.mode", compute_fn=mode_of)
 
-    def before_instantiate_classes(self) -> None:
-        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads the checkpoint's model hyperparameters into the config here: a file that
+        # cannot be read, or one of another task, must be refused before (its task_name would
+        # silently replace the one given).
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            self._resolve_paths(self.config[subcommand], subcommand)
+        super()._parse_ckpt_path()
+
+    def _resolve_paths(self, config, subcommand: str | None) -> None:
+        """The logger's "{task}" name and ``--ckpt_path``, once."""
+        if getattr(self, "_paths_resolved", False):
+            return
+        self._paths_resolved = True
         logger = config.trainer.get("logger")
         init = getattr(logger, "init_args", None)
         if init is not None and isinstance(init.get("name"), str):
             init.name = init.name.replace("{task}", config.data.task_name)
         if "ckpt_path" in config:
-            config.ckpt_path = self._resolve_ckpt_path(config)
+            config.ckpt_path = self._resolve_ckpt_path(config, subcommand)
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        self._resolve_paths(config, self.subcommand)
         if self.subcommand in ("fit", None) and is_onnx_folder(config.model.model_name_or_path):
             raise GlueLitError(f"--model.model_name_or_path {config.model.model_name_or_path} is an ONNX "
                                "export, which predict and validate run but fit cannot train; fine-tune "
@@ -160,18 +180,49 @@ class GlueCLI(LightningCLI):
         if (config.get("enable_progress_bar") is not False and not interactive()
                 and not any(isinstance(c, ProgressBar) for c in callbacks)):
             callbacks.append(LogLinesProgressBar())
+        # Checkpoints written whole or not at all, unless the user chose how they are written.
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            kwargs.setdefault("plugins", [*plugins, AtomicCheckpointIO()])
         trainer = super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        if trainer.limit_val_batches == 0:  # no validation: early stopping would fail on a missing metric
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EarlyStopping)]
+        # The run's version_N folder, claimed now so that runs started together get one each. Only on
+        # rank 0: the other DDP ranks take rank 0's folders (Lightning broadcasts them).
+        self.claimed = claim_logger_versions(trainer.loggers) if rank_zero_only.rank == 0 else []
         trainer.callbacks = without_flops(trainer.callbacks)  # its FLOPs read 0: model_summary.py
         return trainer
 
-    def after_fit(self) -> None:
-        """Say which checkpoint to use next: the best one by the task's metric, and its score."""
-        best = [c for c in self.trainer.checkpoint_callbacks if c.monitor and c.best_model_path]
-        if best and self.trainer.is_global_zero:
-            c = best[0]
-            print(f"best {c.monitor} {c.best_model_score.item():.4f}: {c.best_model_path}")
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            release(getattr(self, "claimed", []))  # a run that failed before writing leaves no folder
+            raise
 
-    def _resolve_ckpt_path(self, config) -> str | None:
+    def after_fit(self) -> None:
+        """Say which checkpoint to use next: the best one by the task's metric, and its score; or that
+        the checkpoint resumed from had finished its run, so nothing was trained."""
+        if not self.trainer.is_global_zero:
+            return
+        resumed = getattr(self, "resumed", None)
+        if resumed is not None and self.trainer.global_step == resumed.global_step:
+            limits = f"--trainer.max_epochs {self.trainer.max_epochs}"
+            if self.trainer.max_steps != -1:
+                limits += f", --trainer.max_steps {self.trainer.max_steps}"
+            print(f"glue_lit: {resumed.path} is a finished run (epoch {self.trainer.current_epoch}, "
+                  f"step {resumed.global_step}; {limits}): nothing to train; raise --trainer.max_epochs "
+                  "to train on")
+        best = [c for c in self.trainer.checkpoint_callbacks if c.monitor and c.best_model_path]
+        if best:
+            c = best[0]
+            # No score when no validation ran in this process (resuming a finished run, a fit
+            # without validation): the path alone.
+            score = f" {c.best_model_score.item():.4f}" if c.best_model_score is not None else ""
+            print(f"best {c.monitor}{score}: {c.best_model_path}")
+
+    def _resolve_ckpt_path(self, config, subcommand: str | None) -> str | None:
         """Check ``--ckpt_path``; ``last`` means the newest last.ckpt of this task's earlier runs.
 
         Lightning looks for it only in the new run's own folder, which is always a new version folder
@@ -183,21 +234,41 @@ class GlueCLI(LightningCLI):
         if ckpt != "last":
             if not Path(ckpt).expanduser().is_file():
                 raise GlueLitError(f"--ckpt_path {ckpt}: no such checkpoint file")
-            return ckpt
+            return self._check_checkpoint(Path(ckpt).expanduser(), config, subcommand)
         init = getattr(config.trainer.get("logger"), "init_args", None)
         save_dir = init.get("save_dir") if init is not None else None
         log_root = Path(save_dir) / str(init.get("name") or "") if save_dir else None
         dirpath = config.checkpoint.dirpath
         if dirpath is None and log_root is None:
             return ckpt  # no version folders: Lightning finds last.ckpt in its one checkpoint folder
-        found = find_last_checkpoint(dirpath, log_root)
+        found, skipped = find_last_checkpoint(dirpath, log_root)
         where = dirpath or f"{log_root}/*/checkpoints"
+        for line in skipped:
+            rank_zero_info(f"glue_lit: --ckpt_path last: skipped {line}")
         if found is not None:
-            return str(found)
-        if self.subcommand != "fit":
+            if skipped:
+                rank_zero_info(f"glue_lit: --ckpt_path last: resuming from {found}")
+            return self._check_checkpoint(found, config, subcommand)
+        if skipped:
+            raise GlueLitError(f"--ckpt_path last: no readable last.ckpt in {where}; skipped "
+                               f"{'; '.join(skipped)}")
+        if subcommand != "fit":
             raise GlueLitError(f"--ckpt_path last: no last.ckpt in {where}")
         rank_zero_warn(f"--ckpt_path last: no last.ckpt in {where} yet; starting from scratch")
         return None
+
+    def _check_checkpoint(self, path: Path, config, subcommand: str | None) -> str:
+        """``path`` if it is a whole glue_lit checkpoint of the task run; else a GlueLitError naming it.
+
+        Read before the model is built and before the run's folder is written to. Tensors stay on
+        disk (mmap): only the hyperparameters, the saved config and the step count are looked at.
+        """
+        ckpt = GlueCheckpoint.read(path, mmap=True)
+        task = _known_task(config.data.task_name)
+        if task is not None:
+            ckpt.check_task(task)
+        self.resumed = ckpt if subcommand == "fit" else None
+        return str(path)
 
 
 def build_run(args: list[str], cli_class: type[GlueCLI] = GlueCLI, **parser_kwargs) -> GlueCLI:

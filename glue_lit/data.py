@@ -135,7 +135,9 @@ class GLUEDataModule(L.LightningDataModule):
         path = self.user_file(split)
         if path is not None:
             columns = tuple(self.hparams.text_columns or self.task.text_keys)
-            return read_file(path, self.task, columns, self.hparams.label_column, "idx", keep_rows=keep_rows)
+            # Labels are checked here, as the file is read: a split trained or scored on needs them.
+            return read_file(path, self.task, columns, self.hparams.label_column, "idx", keep_rows=keep_rows,
+                             require_labels=split not in self.task.test)
         if self.data_dir:
             return read_glue_split(Path(self.data_dir).expanduser(), self.task, split)
         return read_hub_split(self.task, split)
@@ -151,6 +153,11 @@ class GLUEDataModule(L.LightningDataModule):
                 self.tokenizer = load_tokenizer(self.hparams.model_name_or_path)
                 self._check_max_length()
             examples = self.read_split(split, keep_rows=split in self.task.test)
+            if examples.labels is None and split not in self.task.test:
+                # Checked here, once, so that no training or validation step ever meets a batch
+                # without labels.
+                raise GlueLitError(f"the {split.name} split of {self.task.name} from {self.source} has "
+                                   "no labels; a split to train or score on needs them")
             if examples.rows is not None:
                 self.source_rows[split.name] = examples
             arrays = load_or_tokenize(

@@ -72,12 +72,15 @@ def model_from_checkpoint(ckpt: GlueCheckpoint, task: GlueTask, merge: bool = Tr
     return model.eval(), _tokenizer(ckpt)
 
 
-def export(ckpt_path: Path, out: Path, adapter: bool = False) -> Path:
+def export(ckpt_path: Path, out: Path, adapter: bool = False, task_name: str | None = None) -> Path:
     """Write the checkpoint at ``ckpt_path`` as a Hugging Face folder ``out`` (new or empty); with
-    ``adapter``, a LoRA checkpoint's peft adapter folder instead of the merged model."""
+    ``adapter``, a LoRA checkpoint's peft adapter folder instead of the merged model; with
+    ``task_name``, only if the checkpoint was fine-tuned for that task."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GlueLitError(f"{out} already exists and is not empty; choose a new --out folder")
     ckpt = GlueCheckpoint.read(ckpt_path)
+    if task_name is not None:
+        ckpt.check_task(get_task(task_name))
     if adapter and ckpt.adapter is None:
         raise GlueLitError(f"{ckpt_path} is a full fine-tuning checkpoint: it has no adapter; export it "
                            "without --adapter")
@@ -114,6 +117,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--adapter", action="store_true",
                         help="LoRA checkpoints: write the peft adapter folder (PeftModel.from_pretrained on "
                         "the base model) instead of the model with the adapter merged in")
+    parser.add_argument("--data.task_name", dest="task_name", default=None,
+                        help="refuse the checkpoint unless it was fine-tuned for this task")
     parser.add_argument("--format", choices=("transformers", "onnx"), default="transformers",
                         help="onnx: model.onnx run by onnxruntime, with config.json and the tokenizer "
                         "(see docs/serving.md); --ckpt_path may then also be a folder written by export")
@@ -132,5 +137,5 @@ def main(argv: list[str]) -> None:
         out = export_onnx(args.ckpt_path.expanduser(), args.out.expanduser(), args.quantize, args.task)
         print(f"glue_lit: exported {args.ckpt_path} to {out} (ONNX {args.quantize or 'fp32'})")
         return
-    out = export(args.ckpt_path.expanduser(), args.out.expanduser(), args.adapter)
+    out = export(args.ckpt_path.expanduser(), args.out.expanduser(), args.adapter, args.task_name)
     print(f"glue_lit: exported {args.ckpt_path} to {out}")

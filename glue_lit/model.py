@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning.pytorch as L
 import torch
@@ -12,7 +13,13 @@ from torchmetrics import MeanMetric
 from transformers import get_linear_schedule_with_warmup
 
 from glue_lit.adapters import LoraOptions, add_lora, trained_parameters, with_default_targets
-from glue_lit.checkpoint import add_model_state, check_model_state, saved_rng_state, set_rng_state
+from glue_lit.checkpoint import (
+    GlueCheckpoint,
+    add_model_state,
+    check_model_state,
+    saved_rng_state,
+    set_rng_state,
+)
 from glue_lit.clipping import clip_gradients
 from glue_lit.errors import GlueLitError
 from glue_lit.heads import apply_plan, output_layer, plan_head
@@ -195,6 +202,9 @@ class GLUETransformer(L.LightningModule):
         add_model_state(checkpoint, self.model.config, adapter, trained_parameters(self) if adapter else None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if isinstance(checkpoint.get("hyper_parameters", {}).get("task_name"), str):
+            where = Path(str(self.trainer.ckpt_path)) if self._trainer is not None else Path("the checkpoint")
+            GlueCheckpoint(where, checkpoint).check_task(self.task)  # never another task's answers
         check_model_state(checkpoint, self.hparams.peft, trained_parameters(self))
         self._rng_to_restore = saved_rng_state(checkpoint)
 

@@ -117,8 +117,9 @@ class LastCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def find_last_checkpoint(dirpath: str | None, log_root: Path | None) -> Path | None:
-    """The newest ``last.ckpt``: in ``dirpath`` if set, else in any version folder under ``log_root``.
+def last_checkpoints(dirpath: str | None, log_root: Path | None) -> list[Path]:
+    """Every ``last*.ckpt``, newest first: in ``dirpath`` if set, else in any version folder under
+    ``log_root``.
 
     Lightning itself only looks in the new run's own folder, which is always a fresh version folder.
     In a shared ``dirpath`` a new run writes ``last-v1.ckpt`` rather than overwrite an earlier one.
@@ -128,6 +129,21 @@ def find_last_checkpoint(dirpath: str | None, log_root: Path | None) -> Path | N
     elif log_root is not None:
         candidates = list(log_root.expanduser().glob("*/checkpoints/last*.ckpt"))
     else:
-        return None
+        return []
     found = [p for p in candidates if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def find_last_checkpoint(dirpath: str | None, log_root: Path | None) -> tuple[Path | None, list[str]]:
+    """The newest *readable* ``last*.ckpt`` (see :func:`last_checkpoints`), and for each newer one
+    that was skipped, ``"FILE (why)"``: a file cut short by a kill or a full disk is passed over for
+    the one before it."""
+    from glue_lit.checkpoint import unreadable
+
+    skipped = []
+    for path in last_checkpoints(dirpath, log_root):
+        why = unreadable(path)
+        if why is None:
+            return path, skipped
+        skipped.append(f"{path} ({why})")
+    return None, skipped

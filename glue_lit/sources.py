@@ -7,8 +7,11 @@ submission files refer to. Problems in the files are reported with file and line
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,43 +42,81 @@ class Examples:
         return len(self.index)
 
 
+def read_text(path: Path) -> str:
+    """The file's text. A UTF-8 byte-order mark is dropped (MRPC's header starts with one); bytes
+    that are not UTF-8 are a GlueLitError naming the line."""
+    raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = len(re.split(r"\r\n|\r|\n", raw[:err.start].decode("utf-8")))
+        raise GlueLitError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
 def _rows_from_delimited(path: Path, delimiter: str, header: tuple[str, ...]):
-    """Yield (line number, row dict); ``header`` empty means the file's first row is the header."""
+    """(the columns, an iterator of (line number, row dict)); ``header`` empty means the file's
+    first row is the header."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    # utf-8-sig drops the BOM that starts MRPC's header.
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
-        columns = list(header)
-        if not columns:
-            columns = next(reader, None)
-            if columns is None:
-                raise GlueLitError(f"{path}: file is empty, expected a header row")
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(columns):
-                raise GlueLitError(
-                    f"{path}:{reader.line_num}: expected {len(columns)} tab/comma-separated "
-                    f"columns ({', '.join(columns)}), found {len(row)}"
-                )
-            yield reader.line_num, dict(zip(columns, row))
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter, quoting=quoting)
+    columns = list(header)
+    if not columns:
+        columns = next(reader, None)
+        if columns is None:
+            raise GlueLitError(f"{path}: file is empty, expected a header row")
+
+    def rows():
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(columns):
+                    raise GlueLitError(
+                        f"{path}:{reader.line_num}: expected {len(columns)} tab/comma-separated "
+                        f"columns ({', '.join(columns)}), found {len(row)}"
+                    )
+                yield reader.line_num, dict(zip(columns, row))
+        except csv.Error as err:
+            raise GlueLitError(f"{path}:{reader.line_num}: {err}") from None
+
+    return columns, rows()
 
 
 def _rows_from_json(path: Path):
-    text = path.read_text(encoding="utf-8")
-    try:
+    """(None: each row names its own fields, an iterator of (line or element number, row dict))."""
+    text = read_text(path)
+
+    def parse(value: str, line: int):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise GlueLitError(f"{path}:{line + err.lineno - 1}: not valid JSON at column {err.colno}: "
+                               f"{err.msg}") from None
+        except RecursionError:
+            raise GlueLitError(f"{path}:{line}: not valid JSON (nested too deeply)") from None
+
+    def rows():
         if text.lstrip().startswith("["):
-            yield from enumerate(json.loads(text), start=1)
-            return
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                yield n, json.loads(line)
-    except json.JSONDecodeError as err:
-        raise GlueLitError(f"{path}: not valid JSON or JSON lines: {err}") from None
+            items = enumerate(parse(text, 1), start=1)
+        else:  # JSON lines. Not str.splitlines: it also splits at U+2028, which JSON strings may hold
+            # (CR and LF never occur raw inside a JSON value).
+            lines = re.split(r"\r\n|\r|\n", text)
+            items = ((n, parse(line, n)) for n, line in enumerate(lines, start=1) if line.strip())
+        for n, row in items:
+            if not isinstance(row, dict):
+                raise GlueLitError(f"{path}:{n}: expected an object with named fields, found "
+                                   f"{type(row).__name__}")
+            yield n, row
+
+    return None, rows()
 
 
 def read_rows(path: Path, header: tuple[str, ...] = ()):
-    """Rows of a CSV, TSV, JSON or JSON-lines file as (line number, dict)."""
+    """(the columns, or None for JSON, whose rows each name their fields; an iterator of (line
+    number, row dict)) of a CSV, TSV, JSON or JSON-lines file."""
     if not path.is_file():
         raise GlueLitError(f"data file not found: {path}")
     suffix = path.suffix.lower()
@@ -86,6 +127,22 @@ def read_rows(path: Path, header: tuple[str, ...] = ()):
     return _rows_from_delimited(path, "," if suffix == ".csv" else "\t", header)
 
 
+def _value(value) -> str:
+    """A cell as text; JSON's 1.0 is the label 1 (pandas writes an int column with gaps as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _index(value, where: str, column: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = _value(value).strip()
+    if re.fullmatch(r"-?[0-9]+", text):  # not str.isdigit: it takes "¹", which int() refuses
+        return int(text)
+    raise GlueLitError(f"{where}: index {value!r} in column {column!r} is not a whole number")
+
+
 def read_file(
     path: Path,
     task: GlueTask,
@@ -94,31 +151,50 @@ def read_file(
     index_column: str | None = None,
     header: tuple[str, ...] = (),
     keep_rows: bool = False,
+    require_labels: bool = False,
+    fix: tuple[str, str] = ("set --data.text_columns", "set --data.label_column"),
 ) -> Examples:
-    """Read one file; the split is labelled when ``label_column`` is present in its rows."""
+    """Read one file. ``require_labels``: a split trained or scored on, which must have
+    ``label_column``; otherwise the split is labelled when its rows have it. ``fix``: what to tell
+    the user when a text or the label column is missing."""
     texts: tuple[list[str], ...] = tuple([] for _ in text_columns)
     labels: list[float] = []
     index: list[int] = []
     rows: list[dict] = []
     labelled = None
-    for line, row in read_rows(path, header):
+    columns, found = read_rows(path, header)
+
+    def check_columns(where: str, have) -> None:
+        have = list(have)
+        missing = [c for c in text_columns if c not in have]
+        if missing:
+            raise GlueLitError(f"{where}: no text column {missing[0]!r} (its columns: "
+                               f"{', '.join(map(str, have)) or 'none'}); {fix[0]}")
+        if require_labels and (label_column is None or label_column not in have):
+            raise GlueLitError(f"{where}: no label column {label_column!r} (its columns: "
+                               f"{', '.join(map(str, have)) or 'none'}); {fix[1]}")
+
+    if columns is not None:
+        check_columns(str(path), columns)
+    for line, row in found:
         if keep_rows:
             rows.append(row)
         where = f"{path}:{line}"
-        missing = [c for c in text_columns if c not in row]
-        if missing:
-            raise GlueLitError(f"{where}: no column {missing[0]!r} (columns: {', '.join(row)})")
+        if columns is None:
+            check_columns(where, row)
         for column, values in zip(text_columns, texts):
-            text = str(row[column] or "")
+            text = _value(row[column])
             if not text.strip():
                 raise GlueLitError(f"{where}: empty text in column {column!r}")
             values.append(text)
         if labelled is None:
             labelled = label_column is not None and label_column in row
         if labelled:
-            labels.append(task.parse_label(str(row.get(label_column, "")), where))
+            labels.append(task.parse_label(_value(row.get(label_column)), where))
         raw_index = row.get(index_column) if index_column else None
-        index.append(int(raw_index) if raw_index not in (None, "") else len(index))
+        index.append(len(index) if raw_index in (None, "") else _index(raw_index, where, index_column))
+    if not index:
+        raise GlueLitError(f"{path}: no examples in the file (at most a header row)")
     return Examples(texts, labels if labelled else None, index, rows if keep_rows else None)
 
 
@@ -133,9 +209,11 @@ def read_glue_split(data_dir: Path, task: GlueTask, split: Split) -> Examples:
         )
     labelled = not split.submission
     header = task.tsv_headerless if labelled else ()
+    layout = f"expected the columns of the GLUE download's {task.folder}/{split.file}"
     return read_file(
         path, task, task.tsv_columns, task.tsv_label if labelled else None,
         index_column=None if labelled else task.tsv_index, header=header,
+        require_labels=labelled, fix=(layout, layout),
     )
 
 

@@ -140,7 +140,7 @@ class GlueTask:
             raise GlueLitError(f"{where}: regression target {value!r} is not a number")
         if value in self.label_names:
             return self.label_names.index(value)
-        if value.lstrip("-").isdigit() and 0 <= int(value) < self.num_labels:
+        if value.isascii() and value.lstrip("-").isdigit() and 0 <= int(value) < self.num_labels:
             return int(value)
         names = ", ".join(f"{i}={n}" for i, n in self.id2label.items())
         raise GlueLitError(f"{where}: label {value!r} is not one of the {self.name} labels ({names})")

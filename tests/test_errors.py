@@ -131,6 +131,19 @@ BAD_INPUTS = {
         "sst2", ("--data.data_files", "{{train: {tmp}/mine.csv}}"),
         files=(("mine.csv", "sentence,label\na good cat,1\nthe,bad,dog,0\n"),),
         has=("{tmp}/mine.csv:3: expected 2 tab/comma-separated columns (sentence, label), found 4",)),
+    "own file with only a header row": Bad(
+        "sst2", ("--data.data_files", "{{train: {tmp}/mine.csv}}"), files=(("mine.csv", "sentence,label\n"),),
+        error="{tmp}/mine.csv: no examples in the file (at most a header row)"),
+    "own file without the label column": Bad(
+        "sst2", ("--data.data_files", "{{train: {tmp}/mine.csv}}"),
+        files=(("mine.csv", "sentence,verdict\na good cat,1\n"),),
+        error="{tmp}/mine.csv: no label column 'label' (its columns: sentence, verdict); set "
+              "--data.label_column"),
+    "own file without a text column": Bad(
+        "rte", ("--data.data_files", "{{validation: {tmp}/mine.jsonl}}"),
+        files=(("mine.jsonl", '{"sentence1": "a cat", "text": "a dog", "label": 0}\n'),),
+        error="{tmp}/mine.jsonl:1: no text column 'sentence2' (its columns: sentence1, text, label); set "
+              "--data.text_columns"),
     "empty text": Bad(
         "rte", edit=("RTE/dev.tsv", 4, "2\t \tthe cat sat\tentailment"), ends=True,
         error="{data}/RTE/dev.tsv:4: empty text in column 'sentence1'"),

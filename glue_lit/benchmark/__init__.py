@@ -28,6 +28,7 @@ from glue_lit.benchmark.references import REFERENCES
 from glue_lit.benchmark.report import aggregate, glue_average, render_markdown, write_csv
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import get_task
+from glue_lit.versions import claim_version
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -111,8 +112,7 @@ def choose_folder(root: Path, plan: dict, resume: bool) -> tuple[Path, bool]:
     if first == plan and any(not record_path(newest, task, seed).is_file()
                              for task, seed in planned_runs(earlier)):
         return newest, True  # the same command, killed (or with failed runs) before it finished
-    folder = root / f"version_{int(newest.name.split('_', 1)[1]) + 1 if newest else 0}"
-    folder.mkdir(parents=True)
+    folder = root / f"version_{claim_version(root)}"  # benchmarks started together get one each
     (folder / "plan.json").write_text(json.dumps(plan, indent=1) + "\n", encoding="utf-8")
     return folder, False
 
