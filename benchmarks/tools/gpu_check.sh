@@ -5,17 +5,17 @@
 # test set, export, load the export on the GPU, and resume from last.ckpt. One PASS/FAIL line per step;
 # exit status 1 if any failed. Logs of every step are kept in the work folder.
 #
-# Usage: benchmarks/gpu_check.sh [WORK_DIR [FIT_OPTIONS...]]
-#   GLUE_DIR: GLUE folder (default ../shared/glue_data); STEPS: fit steps (300), then resumed to 4/3 of
+# Usage: GLUE_DIR=DIR benchmarks/tools/gpu_check.sh [WORK_DIR [FIT_OPTIONS...]]
+#   GLUE_DIR: GLUE folder (required); STEPS: fit steps (300), then resumed to 4/3 of
 #   it. A dry run of the plumbing on a CPU (the bf16 check fails there, by design):
-#   ACCELERATOR=cpu STEPS=30 benchmarks/gpu_check.sh /tmp/gpu_check --data.train_subset 320 --trainer.max_epochs 9
+#   ACCELERATOR=cpu STEPS=30 benchmarks/tools/gpu_check.sh /tmp/gpu_check --data.train_subset 320 --trainer.max_epochs 9
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 WORK=$(realpath -m "${1:-gpu_check}")
 shift $(( $# > 0 ? 1 : 0 ))
 STEPS=${STEPS:-300}
 MORE=$(( STEPS * 4 / 3 ))
-GLUE_DIR=$(realpath -m "${GLUE_DIR:-../shared/glue_data}")
+GLUE_DIR=$(realpath -m "${GLUE_DIR:?set GLUE_DIR to the GLUE folder}")
 mkdir -p "$WORK"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GLUE_LIT_CACHE="$WORK/cache"
 failed=0
