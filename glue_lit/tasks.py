@@ -1,8 +1,8 @@
 """The GLUE task table: the one place where anything that differs between tasks is written down.
 
-Standard library only, so it is cheap to import from the CLI, the tuner and the tests.
-Text keys and split names follow the Hub copy (``nyu-mll/glue``); ``tsv_*`` fields say how the
-original GLUE download (``glue_data/<Folder>/<file>.tsv``) spells the same things.
+Standard library only, so it is cheap to import from the CLI, the tuner and the tests. Text keys and
+split names follow the Hub copy (``nyu-mll/glue``); ``tsv_*`` fields say how the original GLUE
+download (``glue_data/<Folder>/<file>.tsv``) spells the same things.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class GlueTask:
         model_task: task whose fine-tuned model predicts this one (AX uses MNLI).
         score_range: range of a regression target; submitted predictions are clipped to it.
         glue_metrics: metrics GLUE averages into the task's score; empty means all ``metrics``.
+        adversarial_dev: the dev set is adversarial (WNLI): reported beside its majority class.
     """
 
     name: str
@@ -77,6 +78,7 @@ class GlueTask:
     model_task: str = ""
     score_range: tuple[float, float] | None = None
     glue_metrics: tuple[str, ...] = ()
+    adversarial_dev: bool = False
 
     @property
     def is_regression(self) -> bool:
@@ -177,8 +179,7 @@ def _test(submission: str, file: str = "test.tsv") -> tuple[Split, ...]:
     return (Split("test", file, "test", submission),)
 
 
-_NLI3 = ("entailment", "neutral", "contradiction")
-_NLI2 = ("entailment", "not_entailment")
+_NLI3, _NLI2 = ("entailment", "neutral", "contradiction"), ("entailment", "not_entailment")
 
 TASKS: dict[str, GlueTask] = {
     t.name: t
@@ -230,7 +231,7 @@ TASKS: dict[str, GlueTask] = {
         ),
         GlueTask(
             "wnli", "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"),
+            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"), adversarial_dev=True,
         ),
         GlueTask(
             "ax", "ax", "diagnostic", ("premise", "hypothesis"), _NLI3,

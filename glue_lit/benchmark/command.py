@@ -55,7 +55,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         "--column, of several folders side by side")
     parser.add_argument("--column", action="append", default=[], metavar="NAME=DIR[,DIR...]",
                         help="with --report: one column of the side-by-side table, repeated; a task's "
-                        "runs come from the first DIR that has it")
+                        "runs come from the first DIR that has it. WNLI's majority class is computed "
+                        "from its dev labels (GLUE_DIR or --data.data_dir; neither: the Hub)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a folder of another runner's records (e.g. --runner trainer --out DIR) "
                         "to tabulate beside these")
@@ -69,7 +70,10 @@ def main(argv: list[str], callbacks: list | tuple = ()) -> None:
     if args.column:
         if not args.report:
             raise GlueLitError("--column makes a table of recorded runs: add --report")
-        print(render_columns(args.column, args.tasks), end="")
+        # An adversarial task's majority class is read from its dev labels: GLUE_DIR or --data.data_dir.
+        data = argparse.ArgumentParser(add_help=False)
+        data.add_argument("--data.data_dir", dest="data_dir")
+        print(render_columns(args.column, args.tasks, data.parse_known_args(options)[0].data_dir), end="")
         return
     if not args.tasks:
         raise GlueLitError("--tasks is required; name tasks like --tasks cola,mrpc")
