@@ -6,4 +6,17 @@ beside it and its outcome in docs/results.md. ``results/``: the committed benchm
 results table (``glue_lit benchmark --report --column ...``).
 """
 
+import os
+from pathlib import Path
+
 import glue_lit  # noqa: F401  (first: it sets OpenMP's wait policy before torch loads OpenMP)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with the repository on ``PYTHONPATH``, so that a child
+    started in another folder still runs ``python -m benchmarks....`` (the package is not installed)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env

@@ -30,6 +30,7 @@ import time
 from itertools import cycle, islice
 from pathlib import Path
 
+from benchmarks import REPO, child_env
 from benchmarks.tools.speed.bare import BareStep
 from glue_lit.benchmark.records import Record, load_records
 from glue_lit.benchmark.report import aggregate, metric_label
@@ -37,7 +38,6 @@ from glue_lit.benchmark.runs import task_args
 from glue_lit.seeds import parse_seeds
 from glue_lit.tasks import get_task
 
-REPO = Path(__file__).resolve().parents[2]
 METHODS = ("full", "lora")
 
 
@@ -141,7 +141,7 @@ def step_times(task: str, args: argparse.Namespace, options: list[str]) -> dict:
 def peak_memory(method: str, task: str, argv: list[str]) -> dict:
     """Peak memory of a fresh process that builds ``method`` and trains warm-up + ``--steps`` steps."""
     out = subprocess.run([sys.executable, "-m", __spec__.name, *argv, "--memory", f"{method}:{task}"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=child_env())
     if out.returncode != 0:
         raise SystemExit(f"lora_vs_full: peak memory of {method} on {task} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -23,9 +23,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from benchmarks import REPO
 from glue_lit.__main__ import main as glue_lit
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run_study(out: Path, pruner: str, args: argparse.Namespace) -> dict:

@@ -36,12 +36,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import child_env
 from benchmarks.tools.speed.probe import FLOP_FORMULA, matmul_flops
 from benchmarks.tools.speed.process import PROCESS_RUNNERS
 from benchmarks.tools.speed.report import aggregate, print_table
 from benchmarks.tools.speed.worker import RESULT_TAG, RUNNERS, worker
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,8 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_env(args: argparse.Namespace) -> dict[str, str]:
     """Every run gets the same OpenMP setting: the ratios compare recipes, not environments."""
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # `-m benchmarks...`
-    env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy, "PYTHONPATH": path}
+    env = {**child_env(), "OMP_WAIT_POLICY": args.omp_wait_policy}
     if args.threads:  # the whole-process runs take no thread option: torch reads this at start
         env["OMP_NUM_THREADS"] = str(args.threads)
     return env

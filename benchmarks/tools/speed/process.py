@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import REPO, child_env
 from benchmarks.tools.speed.runners import absolute_paths, glue_lit_argv
 
-REPO = Path(__file__).resolve().parents[3]
 MARK_TAG = "SPEED_MARK "
 # Found anywhere in the output: a progress bar may end its line without a newline.
 MARK_RE = re.compile(re.escape(MARK_TAG) + r"(\{[^{}]*\})")
@@ -40,7 +40,7 @@ def mark(name: str, **values) -> None:
 
 def timed(name: str, cmd: list[str], env: dict[str, str]) -> dict:
     """Run ``cmd`` in a fresh folder; seconds from its start to its marks and to its exit."""
-    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
+    env = child_env(env)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp, open(Path(tmp) / "output", "w+") as out:
         start = time.time()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
