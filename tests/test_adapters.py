@@ -118,6 +118,7 @@ def test_export_adapter_of_a_full_checkpoint_is_an_error(trained, run_dir, capsy
     assert not (run_dir / "x").exists()
 
 
+@pytest.mark.slow  # a study (10 s)
 def test_a_lora_tune_study_searches_rank_and_alpha_beside_the_rate(base, run_dir):
     space = REPO / "configs" / "tune" / "lora.yaml"
     # Rates at the top of the space, on the whole little train split: below them the tiny model's

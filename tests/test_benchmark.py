@@ -83,6 +83,7 @@ def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glu
     assert all("--trainer.logger.init_args.save_dir" not in r["args"] for r in runs.values())
 
 
+@pytest.mark.slow  # a process killed mid-benchmark (15 s)
 def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, glue_dir, run_dir, capsys):
     argv = ["benchmark", "--tasks", "wnli,rte", "--seeds", "42,43", "--max_train", "40",
             *overrides(tiny_model, glue_dir)]
