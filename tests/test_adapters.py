@@ -142,6 +142,7 @@ def test_a_lora_tune_study_searches_rank_and_alpha_beside_the_rate(base, run_dir
     assert model.hparams.learning_rate == params["model.learning_rate"]
 
 
+@pytest.mark.slow  # two benchmarks and a process per method for peak memory (37 s)
 def test_lora_vs_full_script_tabulates_both_and_reuses_finished_runs(tiny_model, glue_dir, run_dir,
                                                                      monkeypatch):
     from benchmarks.experiments import lora_vs_full as script
