@@ -70,3 +70,11 @@ def test_no_module_is_over_250_lines():
     long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_no_code_edits_the_import_path():
+    # benchmarks/ is a package run with `python -m benchmarks....`; glue_lit is installed.
+    files = [p for folder in ("glue_lit", "benchmarks") for p in (REPO / folder).rglob("*.py")]
+    edits = [f"{p.relative_to(REPO)}:{i}" for p in files
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "sys.path" in line]
+    assert edits == []

@@ -32,7 +32,8 @@ def run_study(out: Path, pruner: str, args: argparse.Namespace) -> dict:
     argv = [
         "tune", "--config", str(REPO / "configs" / "cola.yaml"),
         "--config", str(REPO / "configs" / "offline.yaml"), "--config", str(args.space),
-        *(["--data.data_dir", str(args.data_dir)] if args.data_dir else []),
+        # Unset: null, so the data module reads $GLUE_DIR (a config's own folder would win over it).
+        "--data.data_dir", str(args.data_dir) if args.data_dir else "null",
         "--trainer.enable_progress_bar", "false",
         "--tune.study_dir", str(out), "--tune.study_name", name, "--tune.pruner", pruner,
         "--tune.n_trials", str(args.trials), "--tune.train_subset", str(args.train_subset),
