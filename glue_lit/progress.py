@@ -18,6 +18,8 @@ import torch
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.data import extract_batch_size
 
+from glue_lit.history import History, monitored
+
 
 def hms(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -25,32 +27,6 @@ def hms(seconds: float) -> str:
     minutes, s = divmod(int(round(seconds)), 60)
     h, m = divmod(minutes, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def epoch_done(trainer: L.Trainer) -> float:
-    """Epochs trained so far: 1.0 after the first, 0.25 for a validation a quarter into it."""
-    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-    return round(trainer.current_epoch + done / max(1, trainer.num_training_batches), 3)
-
-
-def monitored(trainer: L.Trainer) -> tuple[str, str] | None:
-    """(metric, "max"|"min") that picks the best validation: the best checkpoint's, else the task's."""
-    for callback in trainer.checkpoint_callbacks:
-        if getattr(callback, "monitor", None):
-            return callback.monitor, callback.mode
-    task = getattr(trainer.lightning_module, "task", None)  # trials save no checkpoints
-    return (task.monitor_key, task.monitor_mode) if task is not None and task.monitor_key else None
-
-
-def is_better(value: float, best: float | None, mode: str) -> bool:
-    if value != value:  # NaN is never the best
-        return False
-    return best is None or (value > best if mode == "max" else value < best)
-
-
-def dev_metrics(trainer: L.Trainer) -> dict[str, float]:
-    """The dev metrics of the validation that just ended (``val/...``, ``val_matched/...``)."""
-    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if k.startswith("val")}
 
 
 class LogLinesProgressBar(ProgressBar):
@@ -70,8 +46,6 @@ class LogLinesProgressBar(ProgressBar):
         self.lines_per_epoch = max(1, lines_per_epoch)
         self.every_s = every_s
         self._enabled = True
-        self._best: float | None = None
-        self._best_epoch = 0.0
 
     def disable(self) -> None:
         self._enabled = False
@@ -85,7 +59,7 @@ class LogLinesProgressBar(ProgressBar):
             print(*args, **kwargs, flush=True)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._best, self._fit_train_s, self._fit_val_s = None, 0.0, 0.0
+        self._fit_train_s, self._fit_val_s = 0.0, 0.0
         # A fit resumed from a checkpoint written at an epoch's end finishes that epoch without
         # starting it (on_train_epoch_end comes without on_train_epoch_start).
         self.on_train_epoch_start(trainer, pl_module)
@@ -154,17 +128,20 @@ class LogLinesProgressBar(ProgressBar):
         took = time.monotonic() - self._val_start
         self._epoch_val_s += took
         self._since_val_s += took
-        metrics, epoch = dev_metrics(trainer), epoch_done(trainer)
-        line = f"validation epoch {epoch:.2f} step {trainer.global_step} ({hms(took)}): " + "  ".join(
-            f"{k} {v:.4f}" for k, v in metrics.items()
+        history = History.of(trainer)
+        if history is None or history.last is None:
+            return
+        entry = history.last
+        values = {**entry["metrics"], **entry["losses"]}
+        line = f"validation epoch {entry['epoch']:.2f} step {entry['step']} ({hms(took)}): " + "  ".join(
+            f"{k} {v:.4f}" for k, v in sorted(values.items())
         )
         monitor = monitored(trainer)
-        if monitor is not None and monitor[0] in metrics:
-            key, mode = monitor
-            if is_better(metrics[key], self._best, mode):
-                self._best, self._best_epoch = metrics[key], epoch
-            if self._best is not None:
-                line += f"  | best {key} {self._best:.4f} (epoch {self._best_epoch:.2f})"
+        best = history.best(*monitor) if monitor else None
+        if best is not None:
+            key = monitor[0]
+            value = best["metrics"].get(key, best["losses"].get(key))
+            line += f"  | best {key} {value:.4f} (epoch {best['epoch']:.2f})"
         self.print(line)
 
     def on_predict_start(self, trainer, pl_module) -> None:

@@ -17,7 +17,8 @@ import lightning.pytorch as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from glue_lit.progress import dev_metrics, epoch_done, hms, is_better, monitored
+from glue_lit.history import History, monitored
+from glue_lit.progress import hms
 
 
 def run_hparams(trainer: L.Trainer) -> dict[str, Any]:
@@ -37,49 +38,31 @@ def run_hparams(trainer: L.Trainer) -> dict[str, Any]:
 
 
 class RunSummary(L.Callback):
-    """Dev metrics per validation: ``hp/best_<metric>`` with the run's hyper-parameters in TensorBoard,
-    and at the end of the fit a table of them and the wall time.
-
-    Its history is saved in checkpoints, so a resumed fit still knows its earlier validations.
-    """
+    """Dev metrics per validation, read from the run's :class:`~glue_lit.history.History`:
+    ``hp/best_<metric>`` with the run's hyper-parameters in TensorBoard, and at the end of the fit a
+    table of them and the wall time."""
 
     def __init__(self, print_table: bool = True):
         self.print_table = print_table
-        self.history: list[dict] = []
         self._start = time.monotonic()
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage == "fit":  # a checkpoint's history, if resuming, is loaded after this
-            self.history, self._start = [], time.monotonic()
+        if stage == "fit":
+            self._start = time.monotonic()
 
-    def state_dict(self) -> dict:
-        return {"history": self.history}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.history = list(state_dict.get("history", []))
-
-    def best(self, trainer: L.Trainer) -> dict | None:
-        """The validation with the best monitored metric (the first of equal ones), or None."""
+    @staticmethod
+    def _best(trainer: L.Trainer, history: History) -> dict | None:
         monitor = monitored(trainer)
-        if monitor is None:
-            return None
-        key, mode = monitor
-        best = None
-        for entry in self.history:
-            value = entry["metrics"].get(key)
-            if value is not None and is_better(value, best["metrics"][key] if best else None, mode):
-                best = entry
-        return best
+        return history.best(*monitor) if monitor else None
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
-        entry = {"epoch": epoch_done(trainer), "step": trainer.global_step, "metrics": dev_metrics(trainer)}
-        self.history.append(entry)
-        best = self.best(trainer)
+        history = History.of(trainer)
+        best = self._best(trainer, history) if history else None
         if best is None:
             return
-        metrics = {f"hp/best_{k}": v for k, v in best["metrics"].items()}
+        metrics = {f"hp/best_{k}": v for k, v in {**best["metrics"], **best["losses"]}.items()}
         for logger in trainer.loggers:
             # Only TensorBoard's log_hyperparams takes metrics (CSVLogger's takes params alone).
             if isinstance(logger, TensorBoardLogger):
@@ -87,14 +70,16 @@ class RunSummary(L.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
-        if not self.print_table or not self.history:
+        history = History.of(trainer)
+        if not self.print_table or not history or not history.entries:
             return
-        best = self.best(trainer)
-        keys = list(dict.fromkeys(k for entry in self.history for k in entry["metrics"]))
+        best = self._best(trainer, history)
+        entries = [{**e["metrics"], **e["losses"]} for e in history.entries]
+        keys = sorted({k for values in entries for k in values})
         head = ["epoch", "step", *keys]
         rows = [[f"{e['epoch']:.2f}", str(e["step"]),
-                 *(f"{e['metrics'][k]:.4f}" if k in e["metrics"] else "-" for k in keys)]
-                + (["<- best"] if e is best else []) for e in self.history]
+                 *(f"{values[k]:.4f}" if k in values else "-" for k in keys)]
+                + (["<- best"] if e is best else []) for e, values in zip(history.entries, entries)]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         # The logger's own folder: `trainer.log_dir` broadcasts, a collective that would hang or crash
         # DDP here, where only rank 0 runs.

@@ -1,8 +1,8 @@
 """The GLUE task table: the one place where anything that differs between tasks is written down.
 
-Standard library only, so it is cheap to import from the CLI, the tuner and the tests.
-Text keys and split names follow the Hub copy (``nyu-mll/glue``); ``tsv_*`` fields say how the
-original GLUE download (``glue_data/<Folder>/<file>.tsv``) spells the same things.
+Standard library only, so it is cheap to import from the CLI, the tuner and the tests. Text keys and
+split names follow the Hub copy (``nyu-mll/glue``); ``tsv_*`` fields say how the original GLUE
+download (``glue_data/<Folder>/<file>.tsv``) spells the same things.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class GlueTask:
         glue_metrics: metrics GLUE averages into the task's score; empty means all ``metrics``.
         tokens: median tokens per training row (WordPiece, with special tokens): the row length
             the CPU precision probe times (see precision.py).
+        adversarial_dev: the dev set is adversarial (WNLI): reported beside its majority class.
     """
 
     name: str
@@ -80,6 +81,7 @@ class GlueTask:
     score_range: tuple[float, float] | None = None
     glue_metrics: tuple[str, ...] = ()
     tokens: int = 32
+    adversarial_dev: bool = False
 
     is_regression = property(lambda self: not self.label_names)
     num_labels = property(lambda self: len(self.label_names) or 1)
@@ -228,7 +230,7 @@ TASKS: dict[str, GlueTask] = {
         ),
         GlueTask(
             "wnli", "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"), tokens=32,
+            ("accuracy",), "accuracy", _VAL, _test("WNLI.tsv"), tokens=32, adversarial_dev=True,
         ),
         GlueTask(
             "ax", "ax", "diagnostic", ("premise", "hypothesis"), _NLI3,

@@ -4,7 +4,6 @@ SIGKILL is tested beside full fine-tuning in test_resume.py; bad LoRA options in
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -119,6 +118,7 @@ def test_export_adapter_of_a_full_checkpoint_is_an_error(trained, run_dir, capsy
     assert not (run_dir / "x").exists()
 
 
+@pytest.mark.slow  # a study (10 s)
 def test_a_lora_tune_study_searches_rank_and_alpha_beside_the_rate(base, run_dir):
     space = REPO / "configs" / "tune" / "lora.yaml"
     # Rates at the top of the space, on the whole little train split: below them the tiny model's
@@ -142,12 +142,12 @@ def test_a_lora_tune_study_searches_rank_and_alpha_beside_the_rate(base, run_dir
     assert model.hparams.learning_rate == params["model.learning_rate"]
 
 
+@pytest.mark.slow  # two benchmarks and a process per method for peak memory (37 s)
 def test_lora_vs_full_script_tabulates_both_and_reuses_finished_runs(tiny_model, glue_dir, run_dir,
                                                                      monkeypatch):
-    spec = importlib.util.spec_from_file_location("lora_vs_full", REPO / "benchmarks" / "lora_vs_full.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    options = ["--tasks", "stsb", "--seeds", "1", "--full-lr", "1e-3", "--lora", "{r: 4}", "--out", "out",
+    from benchmarks.experiments import lora_vs_full as script
+
+    options = ["--tasks", "stsb", "--seeds", "1", "--full_lr", "1e-3", "--lora", "{r: 4}", "--out", "out",
                "--steps", "2", "--warmup", "1", "--rounds", "2", "--max_train", "40",
                *fit_args(tiny_model, glue_dir, "stsb", "--trainer.max_epochs", "1")[2:]]
     script.main(options)
@@ -164,6 +164,6 @@ def test_lora_vs_full_script_tabulates_both_and_reuses_finished_runs(tiny_model,
     # a fresh process per method, was checked above; here it would only cost CI two more imports.)
     records = {p: p.read_bytes() for p in (run_dir / "out").glob("*/version_*/runs/*.json")}
     monkeypatch.setattr(script, "peak_memory", lambda *_: {"rss_mb": 1.0})
-    script.main([*options, "--full-from", str(run_dir / "out" / "full")])
+    script.main([*options, "--full_from", str(run_dir / "out" / "full")])
     assert {p: p.read_bytes() for p in (run_dir / "out").glob("*/version_*/runs/*.json")} == records
     assert not list((run_dir / "out").glob("*/version_1"))

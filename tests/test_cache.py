@@ -52,6 +52,7 @@ def reader(tokenizer, ex, cache, expected: str, rounds: int, start, finished, en
         end.wait()
 
 
+@pytest.mark.slow  # processes of their own (27 s on 2 shared cores)
 def test_concurrent_runs_writing_the_same_entry_leave_it_whole(tiny_model, tmp_path):
     tokenizer, ex, cache = load_tokenizer(tiny_model), big_examples(), tmp_path / "cache" / "sst2"
     cache.mkdir(parents=True)

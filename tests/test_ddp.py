@@ -25,6 +25,7 @@ def python_m_glue_lit(cwd, *args: str) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
+@pytest.mark.slow  # two processes of their own (80 s on 2 shared cores)
 def test_two_process_fit_and_validate_match_one_process_validate(tiny_model, glue_dir, run_dir):
     # 40 dev rows in batches of 16, 16 and 8: rank 0 gets 24 rows, rank 1 16, so a one-rank metric or
     # a mean of per-rank means would differ from the whole-set value.

@@ -86,6 +86,7 @@ def replace_line(path: Path, number: int, line: str) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+@pytest.mark.slow  # a process of its own (14 s)
 def test_unknown_task(tiny_model, glue_dir, run_dir, earlier_run):
     # A real process: the name is checked while the command line is parsed.
     line = fails_in_a_process(["fit", *fit_args(tiny_model, glue_dir, "colaa")], run_dir, earlier_run)
@@ -212,6 +213,7 @@ def closed_port() -> int:
         return s.getsockname()[1]  # free once the socket closes: connections are refused
 
 
+@pytest.mark.slow  # processes with their own Hub settings (20-30 s each)
 @pytest.mark.parametrize("what", ["model", "dataset"])
 def test_hub_unreachable(tiny_model, glue_dir, run_dir, earlier_run, what):
     if what == "model":
@@ -230,6 +232,7 @@ def test_hub_unreachable(tiny_model, glue_dir, run_dir, earlier_run, what):
     assert expected in message and "DIR" in message and "../" not in message
 
 
+@pytest.mark.slow  # a process of its own (15 s)
 def test_nan_loss_stops_naming_the_step(tiny_model, glue_dir, run_dir, earlier_run):
     # A real process: the error is raised deep inside Trainer.fit.
     args = fit_args(tiny_model, glue_dir, "sst2", "--model.learning_rate", "1e30")

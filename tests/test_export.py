@@ -186,7 +186,10 @@ def assert_pipeline_predicts(pipe, glue_dir: Path, task: str, ours: list[dict]) 
     assert [r["score"] for r in theirs] == pytest.approx([r["score"] for r in ours], abs=1e-5)
 
 
-@pytest.mark.parametrize("task", ["cola", "mrpc", "stsb"])
+SLOW_TASKS = [pytest.param(t, marks=pytest.mark.slow) for t in ("mrpc", "stsb")]  # 8-13 s each
+
+
+@pytest.mark.parametrize("task", ["cola", *SLOW_TASKS])
 def test_exported_folder_works_offline_in_a_pipeline_like_predict(task, trained, glue_dir, run_dir):
     from transformers import pipeline
 

@@ -21,6 +21,7 @@ from glue_lit.console import QuietLightning
 from glue_lit.model import GLUETransformer
 
 
+@pytest.mark.slow  # a process whose stdout is a file (18 s)
 def test_fit_into_a_file_prints_progress_and_every_validation(tiny_model, glue_dir, run_dir):
     # As under SLURM, nohup or CI: stdout is a file. 20 batches an epoch, 2 epochs.
     args = fit_args(tiny_model, glue_dir, "cola", "--trainer.enable_progress_bar", "true",

@@ -71,6 +71,7 @@ RUN = ("--trainer.max_epochs", "3", "--last_checkpoint.every_n_train_steps", "5"
 
 # A LoRA run resumes as exactly: its checkpoints hold only the adapter, head and pooler (and their
 # optimizer state); the frozen weights are loaded again from the base model.
+@pytest.mark.slow  # a process killed and run again, twice (55 s each on 2 shared cores)
 @pytest.mark.parametrize("method", [(), ("--model.peft", "{r: 4, dropout: 0.1}")], ids=["full", "lora"])
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     tiny_model, glue_dir, tmp_path, monkeypatch, method

@@ -3,8 +3,9 @@ throughput benchmark counts what it claims to count."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -18,20 +19,13 @@ from glue_lit.batching import tokenize
 from glue_lit.hub import load_model, load_tokenizer
 from glue_lit.sources import read_glue_split
 
-BENCH = REPO / "benchmarks" / "throughput.py"
-
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("throughput", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmarks.tools.throughput")
 
 
 def speed_module(name: str):
-    """A module of benchmarks/speed/ (loading the script puts benchmarks/ on the path)."""
-    load_bench()
-    return importlib.import_module(f"speed.{name}")
+    return importlib.import_module(f"benchmarks.tools.speed.{name}")
 
 
 @pytest.mark.parametrize("task", ["cola", "mrpc"])
@@ -76,10 +70,10 @@ def test_benchmark_compares_glue_lit_trainer_bare_loop_and_whole_processes_in_on
     # measured once.
     out = run_dir / "result.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--model", tiny_model, "--data-dir", str(glue_dir),
-         "--task", "cola", "--max-steps", "3", "--batch-size", "16", "--json", str(out),
+        [sys.executable, "-m", "benchmarks.tools.throughput", "--model", tiny_model, "--data_dir",
+         str(glue_dir), "--task", "cola", "--max_steps", "3", "--batch_size", "16", "--json", str(out),
          "--runners", "glue_lit,trainer,bare,glue_lit_process,trainer_process"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "glue_lit / Trainer real tokens/s" in proc.stdout
@@ -112,17 +106,17 @@ def test_every_run_gets_the_openmp_wait_policy_asked_for(monkeypatch, capsys):
     bench = load_bench()
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     assert bench.run_env(bench.parse_args(["--device", "cpu"]))["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert bench.run_env(bench.parse_args(["--device", "cpu", "--omp-wait-policy", "active"]))[
+    assert bench.run_env(bench.parse_args(["--device", "cpu", "--omp_wait_policy", "active"]))[
         "OMP_WAIT_POLICY"] == "ACTIVE"
     # Unset is not offered: each run's own start-up would set PASSIVE, so the runs would differ.
     with pytest.raises(SystemExit):
-        bench.parse_args(["--device", "cpu", "--omp-wait-policy", ""])
+        bench.parse_args(["--device", "cpu", "--omp_wait_policy", ""])
     assert "invalid choice" in capsys.readouterr().err
 
 
 def test_tokenize_only_reports_cold_and_cached_times(glue_dir, tiny_model, run_dir):
     result = load_bench().main(
-        ["--tokenize-only", "--task", "sst2", "--model", tiny_model, "--data-dir", str(glue_dir)]
+        ["--tokenize_only", "--task", "sst2", "--model", tiny_model, "--data_dir", str(glue_dir)]
     )
     assert result["examples"] == 160 and result["tokens"] > 160
     assert result["cold_tokenize_s"] > 0 and result["cache_hit_s"] > 0

@@ -155,6 +155,7 @@ def test_a_bad_tune_option_names_the_option(base, run_dir, capsys):
         assert len(err) == 1 and err[0].startswith("glue_lit: error: ") and option[2:] in err[0], err
 
 
+@pytest.mark.slow  # a study (10 s)
 def test_an_enqueued_recipe_keeps_the_fit_value_of_every_key_it_leaves_out(base, run_dir, capsys):
     # Optuna alone draws a left-out key at random: "the untuned recipe" would not be the fit's.
     space = {**SPACE, "model.warmup_ratio": {"type": "float", "low": 0.0, "high": 0.5}}
@@ -173,7 +174,7 @@ def test_an_enqueued_recipe_keeps_the_fit_value_of_every_key_it_leaves_out(base,
     assert 0.1 <= load(run_dir, "other").get_trials()[0].params["model.warmup_ratio"] <= 0.5
 
 
-@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+@pytest.mark.parametrize("pruner", ["median", pytest.param("hyperband", marks=pytest.mark.slow)])
 def test_a_short_study_prunes_and_leaves_its_outputs(base, run_dir, capsys, pruner):
     # Two trials whose rate learns the little task finish first; then two whose rate is too low to
     # learn anything in 3 epochs are stopped early (hyperband: as their brackets allow).
@@ -214,6 +215,7 @@ def test_trials_train_their_sampled_epochs_unless_early_stopping_is_asked(base, 
     assert steps == (4 if early_stopping else 6)  # 2 steps per epoch: stopped after epoch 2, or all 3
 
 
+@pytest.mark.slow  # two studies (11 s)
 def test_running_tune_again_resumes_the_study(base, run_dir):
     space = write_space(run_dir, n_trials=2)
     assert main(tune_args(base, space)) == 0
@@ -349,6 +351,7 @@ def _worker(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # a worker process killed mid-trial (20 s)
 def test_a_killed_worker_s_trial_is_retried_when_tune_runs_again(base, run_dir):
     space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=3,
                         grace_period=2)
@@ -407,6 +410,7 @@ def test_two_workers_share_one_study_on_postgresql(base, run_dir):
         assert len(list((run_dir / "studies" / name / f"trial_{t.number}").glob("events.*"))) == 1
 
 
+@pytest.mark.slow  # two worker processes (24 s)
 def test_two_workers_started_by_one_command_share_one_study(base, run_dir, capfd):
     # Each trial on two seeds: a worker runs a trial's seeds one after the other.
     space = write_space(run_dir, {"model.learning_rate": SPACE["model.learning_rate"]}, n_trials=2,

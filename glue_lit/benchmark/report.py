@@ -13,6 +13,7 @@ import csv
 import statistics
 from pathlib import Path
 
+from glue_lit.benchmark.records import Record
 from glue_lit.benchmark.references import Reference
 from glue_lit.tasks import get_task
 
@@ -28,26 +29,26 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
 
 
-def aggregate(records: list[dict]) -> dict:
+def aggregate(records: list[Record]) -> dict:
     """Statistics per task over the records of one runner (``{task: {...}}``, in record order)."""
-    by_task: dict[str, list[dict]] = {}
+    by_task: dict[str, list[Record]] = {}
     for r in records:
-        by_task.setdefault(r["task"], []).append(r)
+        by_task.setdefault(r.task, []).append(r)
     out = {}
     for name, runs in by_task.items():
         task = get_task(name)
-        runs = sorted(runs, key=lambda r: r["seed"])
-        entry = {"seeds": [r["seed"] for r in runs]}
+        runs = sorted(runs, key=lambda r: r.seed)
+        entry = {"seeds": [r.seed for r in runs]}
         for at in ("best", "last"):
-            keys = [k for k in (runs[0][at] or {}).get("metrics", {})]
-            values = {k: [100 * r[at]["metrics"][k] for r in runs if r[at]] for k in keys}
+            keys = [k for k in (getattr(runs[0], at) or {}).get("metrics", {})]
+            values = {k: [100 * getattr(r, at)["metrics"][k] for r in runs if getattr(r, at)] for k in keys}
             entry[at] = {k: _stats(v) for k, v in values.items() if v}
-            entry[f"{at}_collapsed"] = {r["seed"]: r[at]["collapsed"] for r in runs
-                                        if r[at] and r[at]["collapsed"]}
+            entry[f"{at}_collapsed"] = {r.seed: getattr(r, at)["collapsed"] for r in runs
+                                        if getattr(r, at) and getattr(r, at)["collapsed"]}
         entry["score"] = task.score({k: s["median"] for k, s in entry["best"].items()})
-        entry["steps"] = statistics.median(r["steps"] for r in runs)
-        entry["wall_s"] = statistics.median(r["wall_s"] for r in runs)
-        entry["best_epochs"] = [r["best"]["epoch"] if r["best"] else None for r in runs]
+        entry["steps"] = statistics.median(r.steps for r in runs)
+        entry["wall_s"] = statistics.median(r.wall_s for r in runs)
+        entry["best_epochs"] = [r.best["epoch"] if r.best else None for r in runs]
         out[name] = entry
     return out
 
@@ -156,11 +157,11 @@ def side_by_side(runners: dict[str, dict]) -> list[str]:
     return [*lines, _row(["**GLUE average**", "score", f"**{avg[0]}**", f"**{avg[1]}**", "", ""]), ""]
 
 
-def _run_metrics(record: dict, at: str) -> dict[str, float]:
-    return (record[at] or {}).get("metrics") or {}
+def _run_metrics(record: Record, at: str) -> dict[str, float]:
+    return (getattr(record, at) or {}).get("metrics") or {}
 
 
-def write_csv(path: Path, records: list[dict], runners: dict[str, dict]) -> None:
+def write_csv(path: Path, records: list[Record], runners: dict[str, dict]) -> None:
     """One row per run (best and last metrics), then median/mean/std rows per runner and task."""
     keys = sorted({k for r in records for at in ("best", "last") for k in _run_metrics(r, at)})
     fields = ["row", "runner", "task", "seed", *(f"{at} {k}" for at in ("best", "last") for k in keys),
@@ -169,14 +170,14 @@ def write_csv(path: Path, records: list[dict], runners: dict[str, dict]) -> None
         writer = csv.DictWriter(f, fields)
         writer.writeheader()
         for r in records:
-            row = {"row": "run", "runner": r["runner"], "task": r["task"], "seed": r["seed"],
-                   "steps": r["steps"], "wall_s": r["wall_s"]}
+            row = {"row": "run", "runner": r.runner, "task": r.task, "seed": r.seed,
+                   "steps": r.steps, "wall_s": r.wall_s}
             for at in ("best", "last"):
                 for k, v in _run_metrics(r, at).items():
                     row[f"{at} {k}"] = round(100 * v, 4)
-            if r["best"]:
-                row["best epoch"], row["collapsed"] = r["best"]["epoch"], r["best"]["collapsed"] or ""
-                row["score"] = round(100 * get_task(r["task"]).score(r["best"]["metrics"]), 4)
+            if r.best:
+                row["best epoch"], row["collapsed"] = r.best["epoch"], r.best["collapsed"] or ""
+                row["score"] = round(100 * get_task(r.task).score(r.best["metrics"]), 4)
             writer.writerow(row)
         for runner, stats in runners.items():
             for name, e in stats.items():

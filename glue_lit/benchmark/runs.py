@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from glue_lit.benchmark.records import best_and_last
+from glue_lit.benchmark.records import Record
 from glue_lit.cli import build_run
 from glue_lit.errors import GlueLitError
 from glue_lit.history import History
@@ -26,8 +26,8 @@ def task_args(task: GlueTask, config_dir: Path, options: list[str], recipes: Pat
 
 
 def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
-            submission: Path | None, log_dir: Path) -> dict:
-    """Fit ``task`` with ``seed``; return its record (see ``records.py``)."""
+            submission: Path | None, log_dir: Path, callbacks: list | tuple = ()) -> Record:
+    """Fit ``task`` with ``seed`` (``callbacks`` join the trainer's); return its record."""
     args = [*args, "--seed_everything", str(seed)]  # the fit's options, as its record keeps them
     logs = ["--trainer.logger.init_args.save_dir", str(log_dir)]
     cli = build_run([*args, *logs])
@@ -39,8 +39,7 @@ def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
         if len(dm.splits[task.train.name]) > max_train:
             dm.hparams.train_subset = max_train  # a count: a seeded subset of that many examples
     trainer, model = cli.trainer, cli.model
-    history = History(task)
-    trainer.callbacks.append(history)
+    trainer.callbacks.extend(callbacks)
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
     wall = time.perf_counter() - start
@@ -55,14 +54,13 @@ def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
             pred.trainer.predict(pred.model, datamodule=pred.datamodule, ckpt_path=best,
                                  return_predictions=False)
     hp = model.hparams
-    return {
-        "runner": "glue_lit", "task": task.name, "seed": seed, "model": hp.model_name_or_path,
-        "history": history.entries, **best_and_last(task, history.entries),
-        "train_examples": len(dm.train_split()), "steps": trainer.global_step, "wall_s": round(wall, 1),
-        "threads": torch.get_num_threads(),
-        "recipe": {"batch_size": dm.hparams.batch_size, "learning_rate": hp.learning_rate,
-                   "epochs": trainer.max_epochs, "weight_decay": hp.weight_decay,
-                   "max_grad_norm": trainer.gradient_clip_val, "warmup_ratio": hp.warmup_ratio,
-                   "max_length": dm.hparams.max_length},
-        "best_checkpoint": best or None, "log_dir": trainer.log_dir, "args": args,
-    }
+    return Record(
+        runner="glue_lit", task=task.name, seed=seed, model=hp.model_name_or_path,
+        history=History.of(trainer).entries, train_examples=len(dm.train_split()),
+        steps=trainer.global_step, wall_s=round(wall, 1), threads=torch.get_num_threads(),
+        recipe={"batch_size": dm.hparams.batch_size, "learning_rate": hp.learning_rate,
+                "epochs": trainer.max_epochs, "weight_decay": hp.weight_decay,
+                "max_grad_norm": trainer.gradient_clip_val, "warmup_ratio": hp.warmup_ratio,
+                "max_length": dm.hparams.max_length},
+        best_checkpoint=best or None, log_dir=trainer.log_dir, args=args,
+    )

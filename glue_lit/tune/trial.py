@@ -64,16 +64,15 @@ class TrialPruning(PyTorchLightningPruningCallback):
             raise GlueLitError(f"the monitored metric {self.monitor} was not logged in validation")
         value = score.item()
         self.reports += 1
-        # History runs first (it is earlier in the callbacks) and has this validation's entry.
-        collapsed = self.history.entries[-1]["collapsed"] if self.history.entries else None
+        entry = History.of(trainer).last  # this validation's
+        collapsed = entry["collapsed"] if entry else None
         if collapsed:
             self.collapsed.append(f"validation {self.reports}: {collapsed}")
             if self.prune:
                 self._trial.set_user_attr("collapsed", self.collapsed)
             value = math.nan
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        if math.isfinite(value) and better:
-            self.best = value
+        best = self.history.best(self.monitor, self.mode, usable=True)
+        self.best = best["metrics"][self.monitor] if best else None
         self.curve.append(value)
         if not self.prune:  # a later seed of the trial: the pruner has seen the first one
             return
@@ -185,10 +184,10 @@ class Objective:
                 stopper.patience *= opts.val_checks_per_epoch
         else:
             dropped += (EarlyStopping,)
-        history = History(self.task)
+        history = History.of(cli.trainer)  # the run's own, installed by GlueCLI
         pruning = TrialPruning(trial, self.task.monitor_key, self.task.monitor_mode, history, prune)
         cli.trainer.callbacks = [c for c in cli.trainer.callbacks if not isinstance(c, dropped)]
-        cli.trainer.callbacks += [history, pruning]
+        cli.trainer.callbacks += [pruning]
         try:
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         except SystemExit:  # Lightning turns Ctrl-C in fit into sys.exit(1)

@@ -1,4 +1,4 @@
-"""``--tokenize-only``: a train split tokenized through glue_lit's cache, cold and as a cache hit."""
+"""``--tokenize_only``: a train split tokenized through glue_lit's cache, cold and as a cache hit."""
 
 from __future__ import annotations
 

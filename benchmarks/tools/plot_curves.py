@@ -1,11 +1,12 @@
 """Dev metric by epoch, per task, for each runner of one or more benchmark folders, as a PNG.
 
-Reads the run records (``FOLDER/runs/<task>-seed<n>.json``) that ``python -m glue_lit benchmark`` and
-``benchmarks/trainer_recipe.py`` write, and draws one panel per task: for each folder (runner), the
+Reads the run records (``FOLDER/runs/<task>-seed<n>.json``) that ``python -m glue_lit benchmark``
+writes (either runner), and draws one panel per task: for each folder (runner), the
 median over seeds as a line and each seed as a faint line; validations whose predictions had
 collapsed to one class are marked x. The metric is the task's monitored one (``val/mcc`` for CoLA).
 
-    python benchmarks/plot_curves.py benchmarks/results/glue_lit benchmarks/results/trainer --out curves.png
+    python -m benchmarks.tools.plot_curves benchmarks/results/glue_lit/version_0 \\
+        benchmarks/results/trainer_recipe --out curves.png
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from glue_lit.benchmark.records import load_records
+from glue_lit.benchmark.records import Record, load_records
 from glue_lit.tasks import get_task
 
 RUNNER_NAMES = {"glue_lit": "glue_lit", "trainer": "transformers.Trainer"}
@@ -32,28 +33,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def curves(folders: list[Path], tasks: list[str] | None) -> dict[str, dict[str, list[dict]]]:
+def curves(folders: list[Path], tasks: list[str] | None) -> dict[str, dict[str, list[Record]]]:
     """task -> series label -> records. A label is the runner, plus the folder where a runner
     appears in more than one folder."""
     loaded = [(folder, load_records(folder)) for folder in folders]
     runners = defaultdict(set)
     for folder, records in loaded:
         for record in records:
-            runners[record["runner"]].add(folder)
-    out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+            runners[record.runner].add(folder)
+    out: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for folder, records in loaded:
         for record in records:
-            if tasks and record["task"] not in tasks:
+            if tasks and record.task not in tasks:
                 continue
-            name = RUNNER_NAMES.get(record["runner"], record["runner"])
-            label = name if len(runners[record["runner"]]) == 1 else f"{name} ({folder.name})"
-            out[record["task"]][label].append(record)
+            name = RUNNER_NAMES.get(record.runner, record.runner)
+            label = name if len(runners[record.runner]) == 1 else f"{name} ({folder.name})"
+            out[record.task][label].append(record)
     return out
 
 
-def points(record: dict, key: str) -> list[tuple[float, float, bool]]:
+def points(record: Record, key: str) -> list[tuple[float, float, bool]]:
     """(epoch, metric, collapsed) of each validation of a run that logged ``key``."""
-    return [(h["epoch"], h["metrics"][key], bool(h.get("collapsed"))) for h in record["history"]
+    return [(h["epoch"], h["metrics"][key], bool(h.get("collapsed"))) for h in record.history
             if h["metrics"].get(key) is not None and h["metrics"][key] == h["metrics"][key]]
 
 
@@ -85,7 +86,7 @@ def plot(data: dict[str, dict[str, list[dict]]], out: Path, title: str | None = 
     for ax, task_name in zip(axes.flat, tasks):
         key = get_task(task_name).monitor_key
         for label, records in sorted(data[task_name].items()):
-            runs = [points(r, key) for r in sorted(records, key=lambda r: r["seed"])]
+            runs = [points(r, key) for r in sorted(records, key=lambda r: r.seed)]
             runs = [run for run in runs if run]
             color = colors[label]
             for run in runs:

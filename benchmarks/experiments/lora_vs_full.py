@@ -1,13 +1,12 @@
-"""Full fine-tuning against LoRA (``--model.peft``) on CoLA, MRPC and STS-B: issue 15's table, one run.
+"""Full fine-tuning against LoRA (``--model.peft``) on CoLA, MRPC and STS-B, in one table::
 
-    nice python benchmarks/lora_vs_full.py --config configs/minilm.yaml \\
-        [--full-from runs/benchmark/version_3]  # full fine-tuning records of the same recipe
+    nice python -m benchmarks.experiments.lora_vs_full --config configs/minilm.yaml \\
+        [--full_from runs/benchmark/version_3]  # full fine-tuning records of the same recipe
 
 Each method is one ``python -m glue_lit benchmark`` over the seeds (42, 43, 44) with the fit
-options given here and its own learning rate (full 5e-5; LoRA 1e-3, the rate issue 15 measured);
-its records live in OUT/full and OUT/lora, so the same command run again trains only what has no
-record yet. ``--full-from`` takes the full fine-tuning records from an earlier benchmark folder
-instead. Then, per task:
+options given here and its own learning rate (full 5e-5, LoRA 1e-3); its records live in
+OUT/full and OUT/lora, so the same command run again trains only what has no record yet.
+``--full_from`` takes the full fine-tuning records from an earlier benchmark folder instead. Then, per task:
 
 - step time: both models built as ``fit`` builds them, in this one process, on the same batches;
   after a warm-up, ``--rounds`` rounds of ``--steps`` steps of each method in turn (forward,
@@ -30,15 +29,15 @@ import sys
 import time
 from itertools import cycle, islice
 from pathlib import Path
-from types import SimpleNamespace
 
-from glue_lit.benchmark import parse_seeds
-from glue_lit.benchmark.records import load_records
+from benchmarks import REPO, child_env
+from benchmarks.tools.speed.bare import BareStep
+from glue_lit.benchmark.records import Record, load_records
 from glue_lit.benchmark.report import aggregate, metric_label
 from glue_lit.benchmark.runs import task_args
+from glue_lit.seeds import parse_seeds
 from glue_lit.tasks import get_task
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("full", "lora")
 
 
@@ -46,13 +45,13 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False,
                                      epilog="Other options go to every fit: --config configs/minilm.yaml")
     parser.add_argument("--tasks", default="cola,mrpc,stsb")
-    parser.add_argument("--seeds", default="3", help="as benchmark's --seeds (3: 42,43,44)")
+    parser.add_argument("--seeds", default="42,43,44", help="as benchmark's --seeds (42,43,44 or 42-44)")
     parser.add_argument("--max_train", help="as benchmark's --max_train (a train subset per task)")
-    parser.add_argument("--full-lr", default="5e-5")
-    parser.add_argument("--lora-lr", default="1e-3")
+    parser.add_argument("--full_lr", default="5e-5")
+    parser.add_argument("--lora_lr", default="1e-3")
     parser.add_argument("--lora", default="{}", help="--model.peft of the LoRA runs (default: its defaults)")
     parser.add_argument("--out", type=Path, default=Path("runs/lora_vs_full"))
-    parser.add_argument("--full-from", type=Path, help="a benchmark folder with the full fine-tuning records")
+    parser.add_argument("--full_from", type=Path, help="a benchmark folder with the full fine-tuning records")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per method and round")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
@@ -92,28 +91,10 @@ def newest(root: Path) -> Path:
     return versions[-1]
 
 
-def build(task: str, options: list[str], extra: list[str]):
-    """One method's module, optimizer, trained parameters and clipping, built as ``fit`` builds them."""
-    import torch
-
-    from glue_lit.cli import build_run
-
-    run = build_run([*task_args(get_task(task), REPO / "configs", options, None), *extra,
-                     "--seed_everything", "42", "--trainer.logger", "false"])
-    module, data = run.model, run.datamodule
-    device = run.trainer.strategy.root_device
-    data.setup("fit")
-    # configure_optimizers and setup read only these from the trainer (benchmarks/speed/bare.py too).
-    module.trainer = SimpleNamespace(estimated_stepping_batches=10_000, ckpt_path=None, datamodule=data)
-    module.to(device)
-    module.setup("fit")
-    optimizer = module.configure_optimizers()["optimizer"]
-    params = [p for p in module.parameters() if p.requires_grad]
-    bf16 = run.trainer.precision == "bf16-mixed"
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    step = SimpleNamespace(module=module, optimizer=optimizer, params=params, device=device,
-                           clip=run.trainer.gradient_clip_val or 0.0, autocast=autocast)
-    return step, data
+def build(task: str, options: list[str], extra: list[str]) -> BareStep:
+    """One method's step (module, optimizer, trained parameters, clipping), built as ``fit`` builds it."""
+    return BareStep.build([*task_args(get_task(task), REPO / "configs", options, None), *extra,
+                           "--seed_everything", "42", "--trainer.logger", "false"])
 
 
 def batches(data, n: int) -> list[dict]:
@@ -133,13 +114,8 @@ def train_steps(step, data: list[dict]) -> float:
     sync()
     start = time.perf_counter()
     for batch in data:
-        with step.autocast:
-            loss = step.module({k: v.to(step.device) for k, v in batch.items()}).loss
-        loss.backward()
-        if step.clip:
-            torch.nn.utils.clip_grad_norm_(step.params, step.clip)
-        step.optimizer.step()
-        step.optimizer.zero_grad(set_to_none=True)
+        step.forward_backward(batch)
+        step.update()
     sync()
     return (time.perf_counter() - start) / len(data)
 
@@ -148,8 +124,9 @@ def step_times(task: str, args: argparse.Namespace, options: list[str]) -> dict:
     """Per method: median seconds per step over rounds that alternate the methods, and trained size."""
     steps, data = {}, None
     for method, extra in method_args(args).items():
-        steps[method], dm = build(task, options, extra)
-        data = data or batches(dm, max(args.steps, args.warmup))  # the first method's, for both
+        steps[method] = build(task, options, extra)
+        # The first method's batches, for both.
+        data = data or batches(steps[method].data, max(args.steps, args.warmup))
     rounds: dict[str, list[float]] = {m: [] for m in steps}
     for method, step in steps.items():
         if args.warmup:
@@ -163,8 +140,8 @@ def step_times(task: str, args: argparse.Namespace, options: list[str]) -> dict:
 
 def peak_memory(method: str, task: str, argv: list[str]) -> dict:
     """Peak memory of a fresh process that builds ``method`` and trains warm-up + ``--steps`` steps."""
-    out = subprocess.run([sys.executable, __file__, *argv, "--memory", f"{method}:{task}"],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", __spec__.name, *argv, "--memory", f"{method}:{task}"],
+                         capture_output=True, text=True, env=child_env())
     if out.returncode != 0:
         raise SystemExit(f"lora_vs_full: peak memory of {method} on {task} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -176,17 +153,17 @@ def memory_child(args: argparse.Namespace, options: list[str]) -> None:
     import torch
 
     method, task = args.memory.split(":")
-    step, data = build(task, options, method_args(args)[method])
-    train_steps(step, batches(data, args.warmup + args.steps))
+    step = build(task, options, method_args(args)[method])
+    train_steps(step, batches(step.data, args.warmup + args.steps))
     peak = {"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB on Linux
     if step.device.type == "cuda":
         peak["cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(peak))
 
 
-def checkpoint_mb(records: list[dict], task: str) -> float | None:
-    sizes = [Path(r["best_checkpoint"]).stat().st_size / 2**20 for r in records
-             if r["task"] == task and r.get("best_checkpoint") and Path(r["best_checkpoint"]).is_file()]
+def checkpoint_mb(records: list[Record], task: str) -> float | None:
+    sizes = [Path(r.best_checkpoint).stat().st_size / 2**20 for r in records
+             if r.task == task and r.best_checkpoint and Path(r.best_checkpoint).is_file()]
     return statistics.median(sizes) if sizes else None
 
 
@@ -223,8 +200,8 @@ def main(argv: list[str]) -> None:
         timing = step_times(task, args, options)
         key = get_task(task).monitor_key
         for m in METHODS:
-            # The rate the records were trained with (--full-from: that benchmark's).
-            lrs = sorted({f'{r["recipe"]["learning_rate"]:g}' for r in records[m] if r["task"] == task})
+            # The rate the records were trained with (--full_from: that benchmark's).
+            lrs = sorted({f'{r.recipe["learning_rate"]:g}' for r in records[m] if r.task == task})
             rows.append({"task": task, "method": m, "lr": ", ".join(lrs) or "-", "key": key,
                          "metric": stats[m].get(task, {}).get("best", {}).get(key),
                          **timing[m], "memory": peak_memory(m, task, argv),
@@ -236,7 +213,7 @@ def main(argv: list[str]) -> None:
             f"{args.steps} steps per method, alternating, in one process. Memory: peak "
             f"{'allocated (CUDA)' if 'cuda_mb' in rows[0]['memory'] else 'RSS'} of a process training "
             f"{args.warmup + args.steps} steps.\nCommand: "
-            f"{shlex.join(['python', 'benchmarks/lora_vs_full.py', *argv])}\n")
+            f"{shlex.join(['python', '-m', 'benchmarks.experiments.lora_vs_full', *argv])}\n")
     (args.out / "lora_vs_full.md").write_text(text, encoding="utf-8")
     (args.out / "lora_vs_full.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     print(text)

@@ -7,9 +7,9 @@ import json
 import os
 import tempfile
 
-from speed.bare import run_bare
-from speed.probe import Probe, matmul_flops
-from speed.runners import absolute_paths, run_glue_lit, run_trainer
+from benchmarks.tools.speed.bare import run_bare
+from benchmarks.tools.speed.probe import Probe, matmul_flops
+from benchmarks.tools.speed.runners import absolute_paths, run_glue_lit, run_trainer
 
 RESULT_TAG = "THROUGHPUT_RESULT "
 RUNNERS = {"glue_lit": run_glue_lit, "trainer": run_trainer, "bare": run_bare}

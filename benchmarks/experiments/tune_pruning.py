@@ -3,13 +3,13 @@
 Both studies run the same search space (configs/tune/cola.yaml by default), seed and trial count
 on real CoLA with the packaged MiniLM, 1/10 of the train split and the whole dev set, through
 ``python -m glue_lit tune``. Printed: trials pruned, total training steps and time of each study,
-the ratios, and the best dev score each found. Targets (issue 7): at least a third of the pruned
-study's trials pruned, and its training steps at most 60% of the unpruned study's.
+the ratios, and the best dev score each found. Targets: at least a third of the pruned study's
+trials pruned, and its training steps at most 60% of the unpruned study's.
 
-    nice -n 5 python benchmarks/tune_pruning.py --out /tmp/tune_bench [--trials 12]
+    GLUE_DIR=/data/glue nice -n 5 python -m benchmarks.experiments.tune_pruning --out /tmp/tune_bench
 
-The studies resume (``--run-dir`` of an earlier run), so they can also run side by side, then be
-compared: ``--pruners median --run-dir D`` and ``--pruners none --run-dir D``, then ``--run-dir D``.
+The studies resume (``--run_dir`` of an earlier run), so they can also run side by side, then be
+compared: ``--pruners median --run_dir D`` and ``--pruners none --run_dir D``, then ``--run_dir D``.
 Minutes are the sum of the trials' durations, so a resumed study is timed right.
 """
 
@@ -23,17 +23,18 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from benchmarks import REPO
 from glue_lit.__main__ import main as glue_lit
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_study(out: Path, pruner: str, args: argparse.Namespace) -> dict:
     name = f"cola_{pruner}"
     argv = [
         "tune", "--config", str(REPO / "configs" / "cola.yaml"),
-        "--config", str(REPO / "configs" / "minilm.yaml"), "--config", str(args.space),
-        "--data.data_dir", str(args.data_dir), "--trainer.enable_progress_bar", "false",
+        "--config", str(REPO / "configs" / "offline.yaml"), "--config", str(args.space),
+        # Unset: null, so the data module reads $GLUE_DIR (a config's own folder would win over it).
+        "--data.data_dir", str(args.data_dir) if args.data_dir else "null",
+        "--trainer.enable_progress_bar", "false",
         "--tune.study_dir", str(out), "--tune.study_name", name, "--tune.pruner", pruner,
         "--tune.n_trials", str(args.trials), "--tune.train_subset", str(args.train_subset),
     ]
@@ -57,13 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/glue_lit_tune_bench"))
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--train-subset", type=float, default=0.1)
+    parser.add_argument("--train_subset", type=float, default=0.1)
     parser.add_argument("--space", type=Path, default=REPO / "configs" / "tune" / "cola.yaml")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "glue_data")))
+    parser.add_argument("--data_dir", type=Path, help="GLUE folder (default: $GLUE_DIR)")
     parser.add_argument("--pruners", nargs="+", default=["median", "none"],
                         choices=["median", "hyperband", "none"], help="the pruned study first, then none")
-    parser.add_argument("--run-dir", type=Path, help="resume or compare the studies of an earlier run")
+    parser.add_argument("--run_dir", type=Path, help="resume or compare the studies of an earlier run")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # A new folder unless resuming: never mix in an earlier run's studies by accident.

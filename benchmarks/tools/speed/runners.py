@@ -1,5 +1,5 @@
 """The two recipes measured in a worker process: glue_lit as its command line builds it, and the
-same recipe through ``transformers.Trainer`` (``speed.bare`` has the third runner, a bare loop).
+same recipe through ``transformers.Trainer`` (``bare`` has the third runner, a bare loop).
 
 Both recipes are the Trainer's defaults as glue_lit now has them too: gradient clipping at norm 1.0,
 weight decay 0.01 (never on biases and LayerNorm weights), linear decay without warmup, fused AdamW.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speed.probe import Probe, summarize
+from benchmarks.tools.speed.probe import Probe, summarize
 
 
 def absolute_paths(args: argparse.Namespace) -> None:
@@ -87,18 +87,22 @@ def run_glue_lit(args: argparse.Namespace, probe: Probe) -> dict:
 
 
 def run_trainer(args: argparse.Namespace, probe: Probe) -> dict:
-    import trainer_recipe
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+    from glue_lit.benchmark.trainer_runner import datasets_for, metrics_function, training_arguments
+    from glue_lit.data import GLUEDataModule
     from glue_lit.hub import load_tokenizer
     from glue_lit.model import GLUETransformer
     from glue_lit.tasks import get_task
 
     task = get_task(args.task)
     tokenizer = load_tokenizer(args.model)
-    # The recipe script's settings, with glue_lit's defaults where it has options of its own.
-    recipe = argparse.Namespace(**vars(args), weight_decay=0.01, max_train=None)
-    train, dev = trainer_recipe.datasets_for(task, recipe, args.seed, tokenizer)
+    # The Trainer runner's settings, with glue_lit's defaults where this script has no option.
+    recipe = {"batch_size": args.batch_size, "learning_rate": args.lr, "epochs": args.epochs,
+              "max_steps": args.max_steps, "weight_decay": 0.01, "max_length": args.max_length,
+              "precision": args.precision, "num_workers": args.num_workers, "device": args.device}
+    reader = GLUEDataModule(args.task, args.model, data_dir=args.data_dir)
+    train, dev = datasets_for(task, reader, tokenizer, args.max_length, None)
     set_seed(args.seed)  # the head's initialisation, as the recipe seeds it
     model = GLUETransformer(args.model, args.task).model  # same model, head and config
 
@@ -122,15 +126,11 @@ def run_trainer(args: argparse.Namespace, probe: Probe) -> dict:
         def on_evaluate(self, a, state, control, **kw):
             probe.stop("eval")
 
-    targs = TrainingArguments(**{
-        **trainer_recipe.training_arguments(recipe, "hf-trainer", args.seed),  # in the worker's folder
-        "use_cpu": args.device == "cpu", "bf16": args.precision.startswith("bf16"),
-        "dataloader_num_workers": args.num_workers,
-    })
+    targs = TrainingArguments(**training_arguments(recipe, "hf-trainer", args.seed))  # in the worker's folder
     trainer = Trainer(
         model=model, args=targs, train_dataset=train, eval_dataset=dev, processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=trainer_recipe.metrics_function(task), callbacks=[Hooks()],
+        compute_metrics=metrics_function(task), callbacks=[Hooks()],
     )
     model.register_forward_pre_hook(probe.count_tokens, with_kwargs=True)
     trainer.train()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from speed.probe import FLOP_FORMULA
+from benchmarks.tools.speed.probe import FLOP_FORMULA
 
 ROWS = [
     ("real tokens/s", "tokens_per_s", "{:,.0f}"),

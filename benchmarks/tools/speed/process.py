@@ -1,13 +1,14 @@
 """Whole runs timed as a user starts them: process start to the first training step (start-up), to
 the end of training, and to exit, with the CPU time and peak memory of the process.
 
-glue_lit runs ``python -m glue_lit fit --config configs/minilm.yaml`` (the MiniLM recipe,
-with its progress bar, logs and checkpoints) plus the benchmark's settings and a callback that
-prints time marks (``speed.marks.TimeMarks``). The Trainer runs ``benchmarks/trainer_recipe.py``
-through this module (``python -m speed.process ...``), which adds the same marks as a
-``TrainerCallback`` and calls the script's ``main``. Each in a fresh temporary folder.
+glue_lit runs ``python -m glue_lit fit --config configs/minilm.yaml`` (with its progress bar, logs
+and checkpoints) plus the benchmark's settings and a callback that prints time marks
+(``benchmarks.tools.speed.marks.TimeMarks``). The Trainer runs ``python -m glue_lit benchmark
+--runner trainer`` with the same options, through this module (``python -m
+benchmarks.tools.speed.process ...``), which hands the same marks to the command as a
+``TrainerCallback``. Each in a fresh temporary folder.
 
-Compare whole epochs: when ``--max-steps`` ends training inside an epoch, the Trainer still runs
+Compare whole epochs: when ``--max_steps`` ends training inside an epoch, the Trainer still runs
 that epoch's evaluation and Lightning does not, so "first step to end" differs by the evaluation.
 """
 
@@ -24,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from speed.runners import absolute_paths, glue_lit_argv
+from benchmarks import REPO, child_env
+from benchmarks.tools.speed.runners import absolute_paths, glue_lit_argv
 
-BENCHMARKS = Path(__file__).resolve().parents[1]
 MARK_TAG = "SPEED_MARK "
 # Found anywhere in the output: a progress bar may end its line without a newline.
 MARK_RE = re.compile(re.escape(MARK_TAG) + r"(\{[^{}]*\})")
@@ -39,7 +40,7 @@ def mark(name: str, **values) -> None:
 
 def timed(name: str, cmd: list[str], env: dict[str, str]) -> dict:
     """Run ``cmd`` in a fresh folder; seconds from its start to its marks and to its exit."""
-    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS), env.get("PYTHONPATH")]))}
+    env = child_env(env)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp, open(Path(tmp) / "output", "w+") as out:
         start = time.time()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
@@ -68,37 +69,34 @@ def timed(name: str, cmd: list[str], env: dict[str, str]) -> dict:
 def glue_lit_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
     args = copy.copy(args)
     absolute_paths(args)
-    # No folder given: null, so the data comes from GLUE_DIR or the Hub, as in the other runners.
-    data = [] if args.data_dir else ["--data.data_dir", "null"]
-    recipe = str(BENCHMARKS.parent / "configs" / "minilm.yaml")
-    cmd = [sys.executable, "-m", "glue_lit", "fit", "--config", recipe, *glue_lit_argv(args), *data,
-           "--trainer.callbacks+=speed.marks.TimeMarks"]
+    cmd = [sys.executable, "-m", "glue_lit", "fit", *recipe_argv(args),
+           "--trainer.callbacks+=benchmarks.tools.speed.marks.TimeMarks"]
     return timed("glue_lit_process", cmd, env)
 
 
+def recipe_argv(args: argparse.Namespace) -> list[str]:
+    """The offline recipe and the benchmark's settings, as both whole-process runs take them."""
+    # Unset: null, so the data module reads $GLUE_DIR (a config's own folder would win over it).
+    data = [] if args.data_dir else ["--data.data_dir", "null"]
+    return ["--config", str(REPO / "configs" / "offline.yaml"), *glue_lit_argv(args), *data]
+
+
 def trainer_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    if args.precision != "32-true" or args.num_workers:
-        # The recipe script has no precision or loader-worker options: the runs would not match.
-        raise SystemExit("throughput: trainer_process runs benchmarks/trainer_recipe.py, which trains in "
-                         "32-true with no loader workers; pass --precision 32-true --num-workers 0")
     args = copy.copy(args)
     absolute_paths(args)
-    cmd = [sys.executable, "-m", "speed.process",
-           # "42," is one seed: the script reads a bare number under 42 as a count of seeds.
-           "--tasks", args.task, "--seeds", f"{args.seed},", "--model", args.model,
-           "--data-dir", args.data_dir or "", "--epochs", str(args.epochs),
-           "--max-steps", str(args.max_steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-           "--max-length", str(args.max_length), "--out", "records"]
+    cmd = [sys.executable, "-m", "benchmarks.tools.speed.process", "--tasks", args.task,
+           "--seeds", str(args.seed), "--runner", "trainer", "--out", "records", *recipe_argv(args)]
     return timed("trainer_process", cmd, env)
 
 
 PROCESS_RUNNERS = {"glue_lit_process": glue_lit_process, "trainer_process": trainer_process}
 
 
-def recipe_with_marks(argv: list[str]) -> None:
-    """``benchmarks/trainer_recipe.py`` as a user runs it, plus the time marks."""
-    import trainer_recipe  # first: it sets OMP_WAIT_POLICY before torch loads OpenMP
+def trainer_with_marks(argv: list[str]) -> None:
+    """``python -m glue_lit benchmark ARGV`` as a user runs it, plus the time marks."""
     from transformers import TrainerCallback
+
+    from glue_lit.benchmark import main
 
     class TimeMarks(TrainerCallback):
         started = False
@@ -111,9 +109,8 @@ def recipe_with_marks(argv: list[str]) -> None:
         def on_train_end(self, a, state, control, **kw):
             mark("train_end", steps=state.global_step)
 
-    trainer_recipe.CALLBACKS.append(TimeMarks())
-    trainer_recipe.main(argv)
+    main(argv, callbacks=[TimeMarks()])
 
 
 if __name__ == "__main__":
-    recipe_with_marks(sys.argv[1:])
+    trainer_with_marks(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Maintained measuring tools: ``throughput`` (with its parts in ``speed``), ``plot_curves``."""
