@@ -22,54 +22,8 @@ from pathlib import Path
 
 from glue_lit.checkpoint import GlueCheckpoint
 from glue_lit.errors import GlueLitError
-from glue_lit.tasks import GlueTask, get_task
-
-
-def _build_model(ckpt: GlueCheckpoint, task: GlueTask):
-    """The classifier with the checkpoint's weights, labelled from the task table."""
-    from transformers import AutoModelForSequenceClassification
-
-    labels = {"id2label": task.id2label, "label2id": task.label2id, "problem_type": task.problem_type}
-    config = ckpt.hf_config(**labels)
-    if config is not None:
-        model = AutoModelForSequenceClassification.from_config(config)
-    else:  # saved before glue_lit kept the config: rebuild it from the base model
-        from glue_lit.hub import load_model
-
-        model = load_model(ckpt.model_name_or_path, num_labels=task.num_labels,
-                           ignore_mismatched_sizes=True, **labels)
-    missing, unexpected = model.load_state_dict(ckpt.model_weights, strict=False)
-    if missing or unexpected:
-        raise GlueLitError(
-            f"checkpoint weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    return model
-
-
-def _tokenizer(ckpt: GlueCheckpoint):
-    """The training tokenizer, truncating at the training ``max_length``."""
-    tokenizer = ckpt.tokenizer()
-    if tokenizer is None:  # saved before glue_lit kept the tokenizer: the base model's
-        from glue_lit.hub import load_tokenizer
-
-        tokenizer = load_tokenizer(ckpt.model_name_or_path)
-    if ckpt.max_length:
-        # Inputs longer than this were truncated in training; `pipeline(..., truncation=True)` follows it.
-        tokenizer.model_max_length = ckpt.max_length
-    return tokenizer
-
-
-def model_from_checkpoint(ckpt: GlueCheckpoint, task: GlueTask, merge: bool = True):
-    """The transformers classifier of ``ckpt`` (in eval mode) and its training tokenizer; a LoRA
-    checkpoint's adapter merged in (``merge``) or kept as a ``PeftModel``."""
-    if ckpt.adapter is None:
-        model = _build_model(ckpt, task)
-    else:
-        from glue_lit.adapters import rebuild
-
-        model = rebuild(ckpt, task)
-        model = model.merge_and_unload() if merge else model
-    return model.eval(), _tokenizer(ckpt)
+from glue_lit.inference import model_from_checkpoint
+from glue_lit.tasks import get_task
 
 
 def export(ckpt_path: Path, out: Path, adapter: bool = False, task_name: str | None = None) -> Path:
