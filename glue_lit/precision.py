@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from glue_lit.tasks import TASKS
+
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 MIN_SPEEDUP = 1.15  # below this, bf16's rounding is not worth its gain
 
@@ -179,3 +181,45 @@ def serving_dtype(config, batch: int, tokens: int):
         return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float32
     precision, _ = cpu_precision(config, batch, tokens, train=False)
     return torch.bfloat16 if precision.startswith("bf16") else torch.float32
+
+
+def _precision_plugin(trainer) -> bool:
+    """Whether ``--trainer.plugins`` holds a precision plugin (Lightning refuses it beside a precision)."""
+    plugins = trainer.get("plugins")
+    plugins = plugins if isinstance(plugins, list) else [plugins] if plugins is not None else []
+    names = [str(getattr(p, "class_path", None) or type(p).__module__ if not isinstance(p, str) else p)
+             for p in plugins]
+    return any(".precision" in name for name in names)
+
+
+def device_defaults(config, train: bool = True) -> None:
+    """Unless set: ``trainer.precision`` from ``precision.py`` (CUDA: bf16-mixed, 16-mixed on GPUs
+    without bf16; CPU: bf16-mixed where it has bf16 matrix instructions and a timed step of the model is
+    faster, else fp32) and ``data.pad_to_multiple_of`` 8 on CUDA (tensor cores work on multiples of 8),
+    1 elsewhere. ``train``: the run trains (``fit``), else it only evaluates or predicts."""
+    import torch
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    from glue_lit.onnx_model import is_onnx_folder
+
+    trainer, data = config.get("trainer"), config.get("data")
+    accelerator = trainer.get("accelerator") if trainer is not None else None
+    accelerator = accelerator.lower() if isinstance(accelerator, str) else accelerator
+    cuda = accelerator in ("auto", "gpu", "cuda") and CUDAAccelerator.is_available()
+    cpu = accelerator == "cpu" or (accelerator == "auto" and not cuda and not MPSAccelerator.is_available())
+    chosen = trainer is None or trainer.get("precision") is not None or _precision_plugin(trainer)
+    if cuda and not chosen:
+        # Without emulation: emulated bf16 on pre-Ampere GPUs (V100, T4) is slower than fp16.
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+        trainer.precision = "bf16-mixed" if bf16 else "16-mixed"
+    elif (cpu and not chosen and data is not None and config.get("model") is not None
+          and not is_onnx_folder(config.model.model_name_or_path)):  # ONNX Runtime keeps its own
+        task = TASKS.get(str(data.task_name).lower().replace("-", ""))
+        batch = data.batch_size if train else (data.get("eval_batch_size") or data.batch_size)
+        from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+        trainer.precision, reason = cpu_precision(config.model.model_name_or_path, int(batch),
+                                                  task.tokens if task else 32, train=train)
+        rank_zero_info(f"glue_lit: --trainer.precision {trainer.precision}: {reason}")
+    if data is not None and "pad_to_multiple_of" in data and data.pad_to_multiple_of is None:
+        data.pad_to_multiple_of = 8 if cuda else 1
