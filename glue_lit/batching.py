@@ -240,3 +240,4 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self._batches()[self.rank :: self.world_size])
+

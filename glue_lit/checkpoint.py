@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from glue_lit.checkpoint_io import unreadable
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask, get_task
 
@@ -109,28 +110,6 @@ def loader_position(datamodule_state: dict) -> dict | None:
 
 
 # --- reading (export; a LoRA adapter's rebuild; the CLI's --ckpt_path) ----------------------------
-
-
-def unreadable(path: Path) -> str | None:
-    """Why ``path`` is not a whole checkpoint file (cut short, corrupted), or None if it is.
-
-    torch saves a zip archive with a checksum per record: checking them reads the file once without
-    unpickling anything (a 270 MB MiniLM checkpoint with its optimizer state is read in well under a
-    second), and catches what torch.load would only report as a failure deep in the zip reader.
-    """
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except zipfile.BadZipFile:
-        return "cut short, or not a checkpoint: no complete zip archive"
-    except OSError as err:
-        return f"cannot be read: {err.strerror or err}"
-    except Exception as err:  # zipfile raises several types on damaged headers
-        return f"corrupted: {type(err).__name__}"
-    return f"corrupted: record {bad} fails its checksum" if bad is not None else None
-
 
 
 @dataclass(frozen=True)

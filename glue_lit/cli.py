@@ -19,6 +19,7 @@ from glue_lit.console import interactive, quiet_console
 from glue_lit.data import GLUEDataModule
 from glue_lit.errors import GlueLitError
 from glue_lit.history import History
+from glue_lit.links import _known_task, mode_of, monitor_of
 from glue_lit.model import GLUETransformer
 from glue_lit.model_summary import without_flops
 from glue_lit.onnx_model import is_onnx_folder
@@ -27,28 +28,7 @@ from glue_lit.progress import LogLinesProgressBar
 from glue_lit.resume import LastCheckpoint, find_last_checkpoint
 from glue_lit.run_summary import RunSummary
 from glue_lit.submission import PredictionWriter
-from glue_lit.tasks import GlueTask, get_task
 from glue_lit.versions import claim_logger_versions, release
-
-
-def _known_task(task_name: str) -> GlueTask | None:
-    # An unknown name is reported by the model and data module constructors as one clean line;
-    # an error raised inside a link would come out wrapped in the whole usage text.
-    try:
-        return get_task(task_name)
-    except GlueLitError:
-        return None
-
-
-def monitor_of(task_name: str) -> str | None:
-    task = _known_task(task_name)
-    return (task.monitor_key or None) if task else None
-
-
-def mode_of(task_name: str) -> str:
-    task = _known_task(task_name)
-    return task.monitor_mode if task else "max"
-
 
 TRAINER_DEFAULTS = {
     "logger": {

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -22,16 +21,8 @@ from glue_lit.checkpoint import datamodule_state, loader_position, pack_tokenize
 from glue_lit.errors import GlueLitError
 from glue_lit.hub import load_tokenizer
 from glue_lit.resume import ResumableLoader
-from glue_lit.sources import Examples, read_file, read_glue_split, read_hub_split
+from glue_lit.sources import Examples, read_file, read_glue_split, read_hub_split, subset_positions
 from glue_lit.tasks import Split, get_task
-
-
-def subset_positions(n: int, subset: float, seed: int) -> np.ndarray:
-    """Sorted positions of a seeded subset of ``n`` rows: a fraction (<= 1) or a count (> 1)."""
-    count = round(subset * n) if subset <= 1 else int(subset)
-    if not 0 < count <= n:
-        raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
-    return np.sort(np.random.default_rng(seed).permutation(n)[:count])
 
 
 class GLUEDataModule(L.LightningDataModule):

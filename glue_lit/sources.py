@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask, Split
 
@@ -229,3 +231,10 @@ def read_hub_split(task: GlueTask, split: Split, cache_dir: str | None = None) -
         None if unlabelled else labels,
         list(ds["idx"]),
     )
+
+def subset_positions(n: int, subset: float, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded subset of ``n`` rows: a fraction (<= 1) or a count (> 1)."""
+    count = round(subset * n) if subset <= 1 else int(subset)
+    if not 0 < count <= n:
+        raise GlueLitError(f"--data.train_subset {subset} selects {count} of {n} examples")
+    return np.sort(np.random.default_rng(seed).permutation(n)[:count])
