@@ -23,7 +23,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from glue_lit.checkpoint_io import unreadable
 from glue_lit.errors import GlueLitError
 from glue_lit.tasks import GlueTask, get_task
 
@@ -134,6 +133,8 @@ class GlueCheckpoint:
         path = Path(path)
         if not path.is_file():
             raise GlueLitError(f"checkpoint not found: {path}")
+        from glue_lit.checkpoint_file import unreadable  # Lightning loads with it: not at import
+
         why = unreadable(path)
         if why is None:
             try:

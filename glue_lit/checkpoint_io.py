@@ -16,31 +16,8 @@ from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from glue_lit.checkpoint_file import unreadable
 from glue_lit.errors import GlueLitError
-
-
-def unreadable(path: Path) -> str | None:
-    """Why ``path`` is not a whole checkpoint file (cut short, corrupted), or None if it is.
-
-    torch saves a zip archive with a checksum per record: checking them reads the file once without
-    unpickling anything (a 270 MB MiniLM checkpoint with its optimizer state is read in well under a
-    second), and catches what torch.load would only report as a failure deep in the zip reader.
-    """
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except zipfile.BadZipFile:
-        return "cut short, or not a checkpoint: no complete zip archive"
-    except OSError as err:
-        return f"cannot be read: {err.strerror or err}"
-    except Exception as err:  # zipfile raises several types on damaged headers
-        return f"corrupted: {type(err).__name__}"
-    return f"corrupted: record {bad} fails its checksum" if bad is not None else None
-
-
-
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

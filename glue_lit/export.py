@@ -22,7 +22,6 @@ from pathlib import Path
 
 from glue_lit.checkpoint import GlueCheckpoint
 from glue_lit.errors import GlueLitError
-from glue_lit.inference import model_from_checkpoint
 from glue_lit.tasks import get_task
 
 
@@ -46,6 +45,8 @@ def export(ckpt_path: Path, out: Path, adapter: bool = False, task_name: str | N
     os.umask(umask)
     work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should be a normal folder
     try:
+        from glue_lit.inference import model_from_checkpoint  # torch: not for `export --help`
+
         model, tokenizer = model_from_checkpoint(ckpt, task, merge=not adapter)
         model.save_pretrained(work)
         tokenizer.save_pretrained(work)

@@ -138,7 +138,7 @@ def find_last_checkpoint(dirpath: str | None, log_root: Path | None) -> tuple[Pa
     """The newest *readable* ``last*.ckpt`` (see :func:`last_checkpoints`), and for each newer one
     that was skipped, ``"FILE (why)"``: a file cut short by a kill or a full disk is passed over for
     the one before it."""
-    from glue_lit.checkpoint import unreadable
+    from glue_lit.checkpoint_file import unreadable
 
     skipped = []
     for path in last_checkpoints(dirpath, log_root):
