@@ -98,8 +98,16 @@ def load_config(name: str):
 
 
 def load_model(name: str, **kwargs):
-    """``AutoModelForSequenceClassification`` of ``name`` with ``kwargs`` set on its config."""
+    """``AutoModelForSequenceClassification`` of ``name`` with ``kwargs`` set on its config; a folder
+    written by ``export --format onnx`` runs in onnxruntime behind the same call (onnx_model.py)."""
     from transformers import AutoModelForSequenceClassification
+
+    from glue_lit.onnx_model import is_onnx_folder, load_onnx_classifier
+
+    if is_onnx_folder(resolve_model(name)):
+        model = load_onnx_classifier(resolve_model(name), **kwargs)
+        nothing = {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+        return (model, nothing) if kwargs.get("output_loading_info") else model
 
     return _from_pretrained(AutoModelForSequenceClassification, name, "model", **kwargs)
 
