@@ -240,8 +240,9 @@ def test_ddp_predict_writes_each_row_once_in_file_order(trained, glue_dir, run_d
                 "--ckpt_path", trained("rte"), "--data.eval_batch_size", "4",
                 "--data.data_files", "{test: pairs.tsv}"]
         if extra:  # spawned workers need an importable entry point, not pytest's
-            subprocess.run([sys.executable, "-m", "glue_lit", *args], check=True, cwd=run_dir,
-                           capture_output=True)
+            proc = subprocess.run([sys.executable, "-m", "glue_lit", *args], cwd=run_dir,
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr[-3000:]
         else:
             assert main(args) == 0
         outputs[name] = read_rows(run_dir / name / "pairs.predictions.tsv")

@@ -4,6 +4,7 @@ through others, a module that imports it back)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from conftest import REPO
@@ -78,3 +79,18 @@ def test_no_code_edits_the_import_path():
     edits = [f"{p.relative_to(REPO)}:{i}" for p in files
              for i, line in enumerate(p.read_text().splitlines(), 1) if "sys.path" in line]
     assert edits == []
+
+
+CONFIG_PATH = re.compile(r"""configs/[\w/.-]+\.yaml|"configs" / "[\w.-]+\.yaml\"""")
+
+
+def test_every_config_the_code_names_exists():
+    """A renamed config breaks a script or a help text only where it runs; read every mention instead."""
+    missing = []
+    benchmarks = REPO / "benchmarks"
+    for path in [*PACKAGE.rglob("*.py"), *benchmarks.rglob("*.py"), *benchmarks.rglob("*.sh")]:
+        for found in CONFIG_PATH.findall(path.read_text()):
+            name = found.replace('"', "").replace(" / ", "/")
+            if not (REPO / name).exists():
+                missing.append(f"{path.relative_to(REPO)}: {name}")
+    assert not missing, missing

@@ -31,7 +31,7 @@ def run_study(out: Path, pruner: str, args: argparse.Namespace) -> dict:
     name = f"cola_{pruner}"
     argv = [
         "tune", "--config", str(REPO / "configs" / "cola.yaml"),
-        "--config", str(REPO / "configs" / "offline.yaml"), "--config", str(args.space),
+        "--config", str(REPO / "configs" / "minilm.yaml"), "--config", str(args.space),
         # Unset: null, so the data module reads $GLUE_DIR (a config's own folder would win over it).
         "--data.data_dir", str(args.data_dir) if args.data_dir else "null",
         "--trainer.enable_progress_bar", "false",

@@ -14,7 +14,7 @@ Measured for each: real (non-pad) tokens/s, samples/s, padding efficiency (real 
 optimizer share of the training time, peak memory, evaluation speed, the dev metric, and model
 FLOPs utilisation against the dense matmul throughput measured in the same run. The runners
 ``glue_lit_process`` and ``trainer_process`` time whole runs as a user starts them (``python -m
-glue_lit fit`` with the offline recipe, ``python -m glue_lit benchmark --runner trainer``): start-up
+glue_lit fit`` with the MiniLM recipe, ``python -m glue_lit benchmark --runner trainer``): start-up
 to the first step, the training, and process start to exit. The GLUE folder is ``--data_dir`` or
 ``$GLUE_DIR`` (neither: the Hugging Face Hub)::
 

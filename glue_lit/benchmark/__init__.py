@@ -1,7 +1,7 @@
 """``python -m glue_lit benchmark --tasks cola,mrpc --seeds 42,43,44``: fit tasks over seeds, tabulate.
 
 Each (task, seed) is one ordinary CLI run: ``configs/<task>.yaml``, then the options you add (for
-example ``--config configs/offline.yaml --trainer.max_epochs 1``), then ``--recipes DIR/<task>.yaml``
+example ``--config configs/minilm.yaml --trainer.max_epochs 1``), then ``--recipes DIR/<task>.yaml``
 where it exists, with ``--seed_everything`` set to the seed; so a benchmark trains exactly what
 ``python -m glue_lit fit`` would. ``--runner trainer`` trains the same runs through
 ``transformers.Trainer`` with its defaults, the baseline. Every finished run is written at once to

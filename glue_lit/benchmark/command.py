@@ -26,7 +26,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         prog="glue_lit benchmark",
         allow_abbrev=False,  # so `--config` goes to the CLI, not to --config_dir
         description="Fine-tune each task with configs/<task>.yaml plus the remaining options (passed to "
-        "`glue_lit fit`, e.g. --config configs/offline.yaml --trainer.max_epochs 1), once per seed, and "
+        "`glue_lit fit`, e.g. --config configs/minilm.yaml --trainer.max_epochs 1), once per seed, and "
         "write a table of dev results over seeds (Markdown, CSV, JSON). Started again, the same command "
         "continues where it stopped.",
     )

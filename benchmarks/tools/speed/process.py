@@ -75,10 +75,10 @@ def glue_lit_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
 
 
 def recipe_argv(args: argparse.Namespace) -> list[str]:
-    """The offline recipe and the benchmark's settings, as both whole-process runs take them."""
+    """The MiniLM recipe and the benchmark's settings, as both whole-process runs take them."""
     # Unset: null, so the data module reads $GLUE_DIR (a config's own folder would win over it).
     data = [] if args.data_dir else ["--data.data_dir", "null"]
-    return ["--config", str(REPO / "configs" / "offline.yaml"), *glue_lit_argv(args), *data]
+    return ["--config", str(REPO / "configs" / "minilm.yaml"), *glue_lit_argv(args), *data]
 
 
 def trainer_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
