@@ -13,8 +13,9 @@ dev set, end to end from text (tokenizing included, as a server does):
 
 The table gives each against PyTorch fp32 of the same run. PyTorch bf16 runs only where the CPU
 has bf16 instructions (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo). With ``--clients N
---requests M`` it then also starts ``python -m glue_lit serve`` on the int8 folder and sends M dev
-texts from N concurrent clients, checking each answer against batch-1 predictions::
+--requests M`` it then also starts ``python -m glue_lit serve`` on the fp32 and the int8 ONNX folders
+(``--serve``) and sends M dev texts from N concurrent clients to each, checking each answer against
+batch-1 predictions of the same folder::
 
     python -m benchmarks.serving --data_dir GLUE_DIR                      # SST-2 and MRPC
     python -m benchmarks.serving --tasks sst2 --checkpoint sst2=best.ckpt
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="torch and onnxruntime threads (default: every core this process may use)")
     p.add_argument("--clients", type=int, default=0, help="with --requests: also load-test `serve`")
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--serve", default="onnx-fp32,onnx-int8",
+                   help="comma-separated exports to load-test: onnx-fp32, onnx-int8")
     p.add_argument("--out", default=None, help="folder for checkpoints and exports (default: temporary)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
@@ -227,8 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
         if args.clients:
             from benchmarks.serve_load import serve_check
 
-            report["tasks"][name]["serve"] = serve_check(root / name / "onnx-int8", texts, args.clients,
-                                                         args.requests, args.threads)
+            report["tasks"][name]["serve"] = {
+                folder: serve_check(root / name / folder, texts, args.clients, args.requests, args.threads)
+                for folder in args.serve.split(",")}
     line = json.dumps(report)
     print(line)
     if args.json:

@@ -1,8 +1,11 @@
-"""``python -m glue_lit clear-cache [--cache_dir DIR]``: delete the tokenization cache.
+"""``python -m glue_lit clear-cache [--cache_dir DIR]``: delete the tokenization cache and the
+precision timings.
 
-The cache holds one ``<task>/<key>.npz`` per tokenized split (see batching.py); runs rebuild what
-they need. Only those files (and temporary files left by killed runs) are deleted, so a mistyped
-``--cache_dir`` cannot wipe anything else.
+The cache holds one ``<task>/<key>.npz`` per tokenized split (see batching.py) and
+``precision.json``, the bf16-against-fp32 step timings behind the CPU's default precision (see
+precision.py); runs rebuild what they need. A timing taken while other jobs loaded the cores can pick
+the slower precision: clearing the cache times it again. Only those files (and temporary files left
+by killed runs) are deleted, so a mistyped ``--cache_dir`` cannot wipe anything else.
 """
 
 from __future__ import annotations
@@ -34,13 +37,18 @@ def clear_cache(root: Path) -> tuple[int, int]:
                 files += 1
         with suppress(OSError):  # left in place when it holds anything else
             folder.rmdir()
+    for path in [root / "precision.json", *root.glob("precision.json.*.tmp")]:
+        with suppress(FileNotFoundError):
+            size += path.stat().st_size
+            path.unlink()
+            files += 1
     return files, size
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m glue_lit clear-cache",
-        description="Delete the tokenization cache; the next runs tokenize again.",
+        description="Delete the tokenization cache and the precision timings; the next runs redo them.",
     )
     parser.add_argument(
         "--cache_dir", help="cache folder (default: $GLUE_LIT_CACHE, else ~/.cache/glue_lit)"

@@ -96,11 +96,12 @@ def test_clear_cache_deletes_cache_entries_only(tiny_model, tmp_path, monkeypatc
         load_or_tokenize(tokenizer, ex, 64, "int64", root / task)
     (root / "rte" / "tmpab12.tmp").write_bytes(b"left by a killed run")
     (root / "notes.txt").write_text("not ours")
+    (root / "precision.json").write_text("{}")  # step timings taken under load: timed again after this
     (root / "mine").mkdir()
     (root / "mine" / "data.npz").write_bytes(b"not ours either")
 
     assert main(["clear-cache", "--cache_dir", str(root)]) == 0
-    assert f"{root}: deleted 3 cached files" in capsys.readouterr().out
+    assert f"{root}: deleted 4 cached files" in capsys.readouterr().out
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
         "mine", "mine/data.npz", "notes.txt"
     ]

@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import child_env
-from benchmarks.tools.speed.probe import FLOP_FORMULA, matmul_flops
+from benchmarks.tools.speed.probe import FLOP_FORMULA, matmul_peaks
 from benchmarks.tools.speed.process import PROCESS_RUNNERS
 from benchmarks.tools.speed.report import aggregate, print_table
 from benchmarks.tools.speed.worker import RESULT_TAG, RUNNERS, worker
@@ -132,14 +132,14 @@ def main(argv: list[str] | None = None) -> dict:
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        peak = matmul_flops(args.device, args.precision)
+        peaks = matmul_peaks(args.device)
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed] * args.repeats
         runs: dict[str, list[dict]] = {n: [] for n in names}
         for seed in seeds:
             for name in names:
                 args.seed = seed
                 runs[name].append(spawn(name, [*argv, "--seed", str(seed)], args))
-        result = aggregate(runs, peak)
+        result = aggregate(runs, peaks)
         result["flop_formula"] = FLOP_FORMULA
         result["threads"] = torch.get_num_threads()  # as in every run: same environment, same option
         result["config"] = {k: v for k, v in vars(args).items() if k not in ("worker", "json")}

@@ -25,20 +25,20 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_flops(device: str, precision: str, sizes=(1024, 2048, 4096), repeats: int = 3) -> float:
-    """Best dense square matmul FLOP/s over ``sizes``, in the dtype the training matmuls use.
+def matmul_flops(device: str, dtype: str = "fp32", sizes=(1024, 2048, 4096), repeats: int = 3) -> float:
+    """Best dense square matmul FLOP/s over ``sizes`` in ``dtype`` ("fp32" or "bf16").
 
     Several sizes, best of each: the reference must not be a size this machine happens to do
     badly, or the utilisation figures would flatter the training run.
     """
     import torch
 
-    dtype = torch.bfloat16 if precision.startswith("bf16") and device == "cuda" else torch.float32
+    dtype_ = torch.bfloat16 if dtype == "bf16" else torch.float32
     inner = 10 if device == "cuda" else 1
     best = 0.0
     for n in sizes:
-        a = torch.randn(n, n, device=device, dtype=dtype)
-        b = torch.randn(n, n, device=device, dtype=dtype)
+        a = torch.randn(n, n, device=device, dtype=dtype_)
+        b = torch.randn(n, n, device=device, dtype=dtype_)
         torch.mm(a, b)  # warm-up: kernel selection, page faults
         for _ in range(repeats):
             sync(device)
@@ -48,6 +48,21 @@ def matmul_flops(device: str, precision: str, sizes=(1024, 2048, 4096), repeats:
             sync(device)
             best = max(best, 2 * n**3 * inner / (time.perf_counter() - start))
     return best
+
+
+def matmul_peaks(device: str) -> dict[str, float]:
+    """The fp32 peak, and the bf16 peak where the hardware has bf16 matrix units.
+
+    MFU against the fp32 peak alone flatters a bf16 run: on a CPU with avx512_bf16 the bf16 peak
+    is about 4x the fp32 one (872 against 211 GFLOP/s on an AMD EPYC, 2 threads). A CPU without
+    bf16 instructions emulates bf16 slowly, and that would be no peak to measure against.
+    """
+    from glue_lit.precision import bf16_units
+
+    peaks = {"fp32": matmul_flops(device, "fp32")}
+    if device == "cuda" or bf16_units():
+        peaks["bf16"] = matmul_flops(device, "bf16")
+    return peaks
 
 
 class Clock:

@@ -14,7 +14,8 @@ ROWS = [
     ("optimizer share", "optimizer_share", "{:.1%}"),
     ("cores used (CPU/wall)", "cores_used", "{:.2f}"),
     ("real tokens/CPU-second", "tokens_per_cpu_s", "{:,.0f}"),
-    ("MFU (of matmul peak)", "mfu", "{:.1%}"),
+    ("MFU (of fp32 peak)", "mfu_fp32", "{:.1%}"),
+    ("MFU (of bf16 peak)", "mfu_bf16", "{:.1%}"),
     ("achieved GFLOP/s", "achieved_flops_per_s", "{:,.1f}", 1e-9),
     ("train time (s)", "train_s", "{:,.1f}"),
     ("steps", "steps", "{:,}"),
@@ -46,14 +47,15 @@ def median(values):
     return int(mid) if all(isinstance(v, int) for v in values) and mid == int(mid) else mid
 
 
-def aggregate(runs: dict[str, list[dict]], peak: float) -> dict:
-    """Medians over repeats; MFU against the best matmul throughput seen anywhere in the run."""
-    peak = max([peak] + [r.get("matmul_flops_per_s", 0) for rs in runs.values() for r in rs])
-    out = {"matmul_flops_per_s": peak, "runners": {}}
+def aggregate(runs: dict[str, list[dict]], peaks: dict[str, float]) -> dict:
+    """Medians over repeats; MFU against the best matmul throughput of each dtype seen in the run."""
+    seen = [peaks] + [r.get("matmul_peaks", {}) for rs in runs.values() for r in rs]
+    peaks = {dtype: max(p.get(dtype, 0.0) for p in seen) for dtype in peaks}
+    out = {"matmul_peaks": peaks, "runners": {}}
     for name, rs in runs.items():
         for r in rs:
             if "achieved_flops_per_s" in r:
-                r["mfu"] = r["achieved_flops_per_s"] / peak
+                r.update({f"mfu_{dtype}": r["achieved_flops_per_s"] / peak for dtype, peak in peaks.items()})
         keys = [k for k, v in rs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         agg = {k: median([r[k] for r in rs]) for k in keys}
         agg.update({k: v for k, v in rs[0].items() if k not in agg})
@@ -91,8 +93,9 @@ def print_table(result: dict) -> None:
         if any(c != "-" for c in cells):
             print(f"{label:24}" + "".join(f"{c:>18}" for c in cells))
     cfg = result["config"]
-    print(f"\nmatmul peak: {result['matmul_flops_per_s'] / 1e9:,.1f} GFLOP/s ({cfg['device']}, "
-          f"{cfg['precision']}, {result['threads']} threads)")
+    peaks = ", ".join(f"{dtype} {flops / 1e9:,.1f}" for dtype, flops in result["matmul_peaks"].items())
+    print(f"\nmatmul peaks (GFLOP/s): {peaks} ({cfg['device']}, {result['threads']} threads; "
+          f"runs in {cfg['precision']})")
     _ratio_line(result, "tokens_per_s_ratio", "glue_lit / Trainer real tokens/s")
     _ratio_line(result, "tokens_per_cpu_s_ratio", "glue_lit / Trainer real tokens per CPU-second",
                 "; less sensitive to other load on the machine")

@@ -8,7 +8,7 @@ import os
 import tempfile
 
 from benchmarks.tools.speed.bare import run_bare
-from benchmarks.tools.speed.probe import Probe, matmul_flops
+from benchmarks.tools.speed.probe import Probe, matmul_peaks
 from benchmarks.tools.speed.runners import absolute_paths, run_glue_lit, run_trainer
 
 RESULT_TAG = "THROUGHPUT_RESULT "
@@ -29,5 +29,5 @@ def worker(args: argparse.Namespace) -> None:
             torch.cuda.reset_peak_memory_stats()
         result = RUNNERS[args.worker](args, probe)
     # Measured after the run (its buffers stay out of the peak memory) and in the parent before.
-    result["matmul_flops_per_s"] = matmul_flops(args.device, args.precision)
+    result["matmul_peaks"] = matmul_peaks(args.device)
     print(RESULT_TAG + json.dumps(result), flush=True)
