@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import fit_args
+from conftest import REPO, SHARED_GLUE, fit_args
 from lightning.pytorch.callbacks import Callback
 
 from glue_lit.cli import build_run
@@ -145,3 +148,20 @@ def test_timing_a_model_leaves_the_runs_random_state_alone(tiny_model, tmp_path)
     assert torch.equal(torch.rand(3), expected)
     assert probe.fp32_ms > 0 and probe.bf16_ms > 0
     assert cached_measure(tiny_model, 4, 16, True, tmp_path) == probe  # read back, not timed again
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_GLUE.is_dir(), reason="real GLUE data not present")
+def test_the_gpu_check_runs_its_whole_sequence_in_bf16_mixed_on_the_cpu(tmp_path):
+    """The GPU check's fit, validate, predict, export and resume, on CPU in bf16-mixed (~60 s), so a
+    GPU run is never the first time that path runs."""
+    env = {**os.environ, "GLUE_DIR": str(SHARED_GLUE), "ACCELERATOR": "cpu", "STEPS": "30",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run(
+        ["bash", str(REPO / "benchmarks/tools/gpu_check.sh"), str(tmp_path / "check"),
+         "--data.train_subset", "320", "--trainer.max_epochs", "9"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and not [line for line in lines if not line.startswith("PASS")], out.stdout
+    assert "PASS fit 30 steps (bf16-mixed)" in lines and "PASS resume: continued from step 30 to 40" in lines
