@@ -27,6 +27,9 @@ LINK = re.compile(r"!?\[[^\]^]*\]\(([^)\s]+)\)")
 # A repository path as text shows it: not part of a longer path (runs/glue_lit/... is an output).
 REPO_PATH = re.compile(r"(?<![\w/.~-])((?:configs|glue_lit|benchmarks|tests|notebooks)/[\w./*-]*)")
 COMMAND = re.compile(r"-m glue_lit\s+([^`\n]*)")
+# An option named in prose or a table, as `--data.group_by_length`: dotted names are glue_lit's CLI's.
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+DOTTED_OPTION = re.compile(r"(?<![\w-])(--[a-z_]+(?:\.[a-z_0-9]+)+)(?![\w.])")
 
 
 def slug(heading: str) -> str:
@@ -137,6 +140,8 @@ def accepts(parser, option: str) -> bool:
     if name in actions:
         return True
     parts = name[2:].split(".")
+    if parts[:2] == ["tune", "space"] and len(parts) > 2:  # a space key names a fit option
+        return accepts(parser_of("fit")[0], "--" + ".".join(parts[2:]))
     for i in range(len(parts) - 1, 0, -1):
         action = actions.get("--" + ".".join(parts[:i]))
         if action is not None:
@@ -176,6 +181,22 @@ def rejected_options(page: Path) -> list[str]:
     return rejected
 
 
+def unknown_prose_options(page: Path) -> list[str]:
+    """Dotted options the page names outside commands that no glue_lit subcommand accepts."""
+    from glue_lit.__main__ import COMMANDS
+
+    parsers = [parser_of(name)[0] for name in COMMANDS if name != "clear-cache"]
+    return [f"{option}: no glue_lit subcommand has this option"
+            for option in sorted(prose_options(page))
+            if not any(accepts(parser, option) for parser in parsers)]
+
+
+def prose_options(page: Path) -> set[str]:
+    """Dotted options in the page's code spans, outside `python -m glue_lit ...` commands."""
+    text = re.sub(r"-m glue_lit\s+[^`\n]*", "", FENCE.sub("", page.read_text(encoding="utf-8")))
+    return {option for span in CODE_SPAN.findall(text) for option in DOTTED_OPTION.findall(span)}
+
+
 # --- the tests --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
@@ -196,6 +217,12 @@ def test_command_options_are_accepted(page):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("page", PAGES, ids=IDS)
+def test_options_named_in_the_text_exist(page):
+    problems = unknown_prose_options(page)
+    assert not problems, "\n".join(problems)
+
+
 def test_the_checks_see_what_they_check():
     # The pages show commands of every kind checked here, nested options included, and the check
     # rejects what a parser would.
@@ -208,6 +235,10 @@ def test_the_checks_see_what_they_check():
     assert not accepts(parser_of("export")[0], "--ckpt")
     assert accepts(parser_of("tune")[0], "--tune.n_trials")
     assert anchors(REPO / "docs" / "results.md") >= {"sts-b-regression-head-bias-at-0", "wnli"}
+    named = set().union(*(prose_options(page) for page in PAGES))
+    assert {"--data.group_by_length", "--model.fused_adamw", "--tune.seeds"} <= named
+    assert accepts(parser_of("tune")[0], "--tune.space.trainer.max_epochs")
+    assert not accepts(parser_of("tune")[0], "--tune.space.trainer.max_epoch")
 
 
 def test_readme_test_command_is_what_ci_runs():
