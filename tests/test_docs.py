@@ -27,6 +27,7 @@ LINK = re.compile(r"!?\[[^\]^]*\]\(([^)\s]+)\)")
 # A repository path as text shows it: not part of a longer path (runs/glue_lit/... is an output).
 REPO_PATH = re.compile(r"(?<![\w/.~-])((?:configs|glue_lit|benchmarks|tests|notebooks)/[\w./*-]*)")
 COMMAND = re.compile(r"-m glue_lit\s+([^`\n]*)")
+SCRIPT = re.compile(r"-m (benchmarks(?:\.\w+)+)([^`\n]*)")
 # An option named in prose or a table, as `--data.group_by_length`: dotted names are glue_lit's CLI's.
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 DOTTED_OPTION = re.compile(r"(?<![\w-])(--[a-z_]+(?:\.[a-z_0-9]+)+)(?![\w.])")
@@ -197,6 +198,40 @@ def prose_options(page: Path) -> set[str]:
     return {option for span in CODE_SPAN.findall(text) for option in DOTTED_OPTION.findall(span)}
 
 
+@cache
+def script_parser(module: str):
+    """The argparse parser of ``python -m benchmarks.X``, built by its ``main`` and stopped there, and
+    whether it passes options it does not know on to fit's parser."""
+    import importlib
+    import sys
+
+    patches = pytest.MonkeyPatch()
+    patches.setattr(argparse.ArgumentParser, "parse_args", _stop(False))
+    patches.setattr(argparse.ArgumentParser, "parse_known_args", _stop(True))
+    patches.setattr(sys, "argv", [module])
+    main = importlib.import_module(module).main
+    try:
+        main(*([[]] if inspect.signature(main).parameters else []))
+    except _Built as built:
+        return built.parser, built.known_only
+    finally:
+        patches.undo()
+    raise AssertionError(f"{module}.main parsed no arguments")
+
+
+def rejected_script_options(page: Path) -> list[str]:
+    text = page.read_text(encoding="utf-8").replace("\\\n", " ")
+    rejected = []
+    for module, rest in SCRIPT.findall(text):
+        parser, passes_on = script_parser(module)
+        for arg in shlex.split(rest, comments=True):
+            if not arg.startswith("--") or arg.split("=", 1)[0] in parser._option_string_actions:
+                continue
+            if not (passes_on and accepts(parser_of("fit")[0], arg)):
+                rejected.append(f"{module}: {arg.split('=', 1)[0]} is not one of its options")
+    return rejected
+
+
 # --- the tests --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
@@ -214,6 +249,12 @@ def test_repository_paths_exist(page):
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
 def test_command_options_are_accepted(page):
     problems = rejected_options(page)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=IDS)
+def test_benchmark_script_options_are_accepted(page):
+    problems = rejected_script_options(page)
     assert not problems, "\n".join(problems)
 
 
@@ -238,6 +279,10 @@ def test_the_checks_see_what_they_check():
     named = set().union(*(prose_options(page) for page in PAGES))
     assert {"--data.group_by_length", "--model.fused_adamw", "--tune.seeds"} <= named
     assert accepts(parser_of("tune")[0], "--tune.space.trainer.max_epochs")
+    scripts = {module for page in PAGES for module, _ in SCRIPT.findall(page.read_text(encoding="utf-8"))}
+    assert {"benchmarks.tools.throughput", "benchmarks.serving", "benchmarks.experiments.lora_vs_full"} \
+        <= scripts
+    assert "--omp_wait_policy" in script_parser("benchmarks.tools.throughput")[0]._option_string_actions
     assert not accepts(parser_of("tune")[0], "--tune.space.trainer.max_epoch")
 
 

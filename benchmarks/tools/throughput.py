@@ -57,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--precision", default="auto",
-                   help="32-true or bf16-mixed (auto: bf16-mixed on cuda, 32-true on cpu)")
+                   help="32-true or bf16-mixed for every runner (auto: bf16-mixed on cuda; on cpu "
+                   "what glue_lit fit picks for the model and task on this CPU)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--num_workers", type=int, default=0, help="data loader workers, both sides")
     # Always an explicit value, the same for every run (glue_lit sets PASSIVE when it is unset).
@@ -81,8 +82,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.precision == "auto":
-        args.precision = "bf16-mixed" if args.device == "cuda" else "32-true"
+        args.precision = "bf16-mixed" if args.device == "cuda" else cpu_default_precision(args)
     return args
+
+
+def cpu_default_precision(args: argparse.Namespace) -> str:
+    """The precision ``python -m glue_lit fit`` trains the model in on this CPU (timed once, cached)."""
+    from glue_lit import get_task
+    from glue_lit.precision import cpu_precision
+
+    precision, reason = cpu_precision(args.model, args.batch_size, get_task(args.task).tokens)
+    if not args.worker:
+        print(f"--precision {precision}: {reason}", flush=True)
+    return precision
 
 
 def run_env(args: argparse.Namespace) -> dict[str, str]:
