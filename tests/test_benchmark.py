@@ -44,6 +44,7 @@ def test_benchmark_over_seeds_keeps_every_run_and_tables_medians(tiny_model, glu
     for (name, seed), run in runs.items():
         task = get_task(name)
         assert run["train_examples"] == 60 and run["history"][0]["step"] > 0
+        assert run["recipe"]["precision"] == "32-true"  # the precision it trained in
         if name != "mnli":  # MNLI validates four times an epoch (configs/mnli.yaml)
             assert [h["epoch"] for h in run["history"]] == [1.0, 2.0]
         # Each validation's metrics are the ones fit logged to TensorBoard.
@@ -185,6 +186,7 @@ def test_the_trainer_runner_writes_records_a_report_puts_beside_glue_lit(tiny_mo
     assert [h["epoch"] for h in record.history] == [1.0, 2.0] and record.steps == 10  # 40 / 8 a epoch
     assert set(record.best["metrics"]) == {"val/accuracy", "val/f1"} and record.last == record.history[-1]
     assert record.recipe["learning_rate"] == 1e-3 and record.recipe["batch_size"] == 8
+    assert record.recipe["precision"] == "32-true"  # as trained: this CPU is taken as one without bf16
     plan = json.loads((run_dir / "runs" / "trainer" / "version_0" / "plan.json").read_text())
     assert plan["runner"] == "trainer"
     # The same folder does not take glue_lit's runs: they would be tabled as the Trainer's.

@@ -40,7 +40,8 @@ class Record:
         steps: optimizer steps.
         wall_s: seconds the fit took.
         threads: torch's CPU threads.
-        recipe: batch size, learning rate, epochs, weight decay, gradient clipping, warm-up, length.
+        recipe: batch size, learning rate, epochs, weight decay, gradient clipping, warm-up, length,
+            precision (as trained: on a CPU the default depends on its bf16 units).
         best_checkpoint: the best checkpoint file (glue_lit's runner), relative to the folder.
         log_dir: the run's log folder (glue_lit's runner), relative to the folder.
         args: the ``fit`` options that made the run.

@@ -61,6 +61,6 @@ def run_one(task: GlueTask, seed: int, args: list[str], max_train: int | None,
         recipe={"batch_size": dm.hparams.batch_size, "learning_rate": hp.learning_rate,
                 "epochs": trainer.max_epochs, "weight_decay": hp.weight_decay,
                 "max_grad_norm": trainer.gradient_clip_val, "warmup_ratio": hp.warmup_ratio,
-                "max_length": dm.hparams.max_length},
+                "max_length": dm.hparams.max_length, "precision": str(trainer.precision)},
         best_checkpoint=best or None, log_dir=trainer.log_dir, args=args,
     )

@@ -125,6 +125,6 @@ def run_trainer(task: GlueTask, seed: int, args: list[str], max_train: int | Non
         threads=torch.get_num_threads(),
         recipe={"max_train": max_train, **{k: recipe[k] for k in ("batch_size", "learning_rate", "epochs",
                 "weight_decay", "max_length", "max_steps")}, "max_grad_norm": targs.max_grad_norm,
-                "warmup_ratio": 0.0, "optimizer": str(targs.optim)},
+                "warmup_ratio": 0.0, "optimizer": str(targs.optim), "precision": recipe["precision"]},
         args=args,
     )
