@@ -62,6 +62,8 @@ class GlueCLI(LightningCLI):
             "checkpoint.save_last": False,  # last.ckpt comes from --last_checkpoint
             "checkpoint.auto_insert_metric_name": False,
             "early_stopping.patience": 3,
+            # After each validation: checked at an epoch's end, a resume with a new val_check_interval
+            "early_stopping.check_on_train_epoch_end": False,  # can find no dev metric there and fail
         })
         parser.link_arguments("data.task_name", "model.task_name")
         parser.link_arguments("model.model_name_or_path", "data.model_name_or_path")

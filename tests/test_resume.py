@@ -133,6 +133,23 @@ def test_ckpt_path_last_finds_the_previous_runs_last_checkpoint(tiny_model, glue
     assert state["epoch"] == 1 and state["global_step"] == 2 * 160 // 8
 
 
+@pytest.mark.parametrize("first, then", [("0.5", "1.0"), ("1.0", "0.5")])
+def test_a_resume_with_another_val_check_interval_trains_on(tiny_model, glue_dir, run_dir, first, then):
+    # Validations twice an epoch, then once (or the other way): early stopping still finds its metric.
+    def fit(epochs: str, interval: str) -> None:
+        args = fit_args(tiny_model, glue_dir, "cola", "--trainer.max_epochs", epochs,
+                        "--trainer.val_check_interval", interval, "--early_stopping.patience", "100")
+        assert main(["fit", *args, "--ckpt_path", "last"]) == 0
+
+    with pytest.warns(UserWarning, match="no last.ckpt"):
+        fit("1", first)
+    fit("2", then)
+    runs = run_dir / "runs" / "cola"
+    assert len(tb_scalars(runs / "version_1")["val/loss"]) == (1 if then == "1.0" else 2)
+    state = torch.load(runs / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert state["global_step"] == 2 * 160 // 8
+
+
 def test_ckpt_path_last_in_a_shared_checkpoint_folder(tiny_model, glue_dir, run_dir):
     args = fit_args(tiny_model, glue_dir, "wnli", "--checkpoint.dirpath", "ckpts",
                     "--trainer.max_epochs", "1")
