@@ -132,3 +132,14 @@ def test_tokenize_only_reports_cold_and_cached_times(glue_dir, tiny_model, run_d
     dm = GLUEDataModule("sst2", tiny_model, data_dir=str(glue_dir))
     dm.setup("fit")
     assert int(dm.splits["train"].offsets[-1]) == result["tokens"]
+
+
+def test_the_trainer_can_run_in_its_own_default_precision_beside_glue_lit_s():
+    bench, report = load_bench(), speed_module("report")
+    same = bench.parse_args(["--device", "cpu", "--precision", "bf16-mixed"])
+    assert same.trainer_precision == "bf16-mixed"
+    assert report.runs_in(vars(same)) == "runs in bf16-mixed"
+    own = bench.parse_args(["--device", "cpu", "--precision", "bf16-mixed", "--trainer_precision", "32-true"])
+    assert report.runs_in(vars(own)) == "glue_lit and bare runs in bf16-mixed, Trainer runs in 32-true"
+    # A result recorded before the option existed reads as one precision for all.
+    assert report.runs_in({"precision": "32-true"}) == "runs in 32-true"

@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto",
                    help="32-true or bf16-mixed for every runner (auto: bf16-mixed on cuda; on cpu "
                    "what glue_lit fit picks for the model and task on this CPU)")
+    p.add_argument("--trainer_precision", default=None,
+                   help="the Trainer runners' precision, where it differs (e.g. 32-true: the Trainer's "
+                   "own default, against glue_lit's)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--num_workers", type=int, default=0, help="data loader workers, both sides")
     # Always an explicit value, the same for every run (glue_lit sets PASSIVE when it is unset).
@@ -83,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.precision == "auto":
         args.precision = "bf16-mixed" if args.device == "cuda" else cpu_default_precision(args)
+    args.trainer_precision = args.trainer_precision or args.precision
     return args
 
 

@@ -84,6 +84,7 @@ def recipe_argv(args: argparse.Namespace) -> list[str]:
 def trainer_process(args: argparse.Namespace, env: dict[str, str]) -> dict:
     args = copy.copy(args)
     absolute_paths(args)
+    args.precision = args.trainer_precision
     cmd = [sys.executable, "-m", "benchmarks.tools.speed.process", "--tasks", args.task,
            "--seeds", str(args.seed), "--runner", "trainer", "--out", "records", *recipe_argv(args)]
     return timed("trainer_process", cmd, env)

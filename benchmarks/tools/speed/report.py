@@ -81,6 +81,14 @@ def _ratio_line(result: dict, key: str, text: str, note: str = "") -> None:
         print(f"{text}: {result[key]:.2f}x (runs: {spread}{note})")
 
 
+def runs_in(cfg: dict) -> str:
+    """The precision of the runs, in words: one for all, or glue_lit's and the Trainer's."""
+    trainer = cfg.get("trainer_precision") or cfg["precision"]
+    if trainer == cfg["precision"]:
+        return f"runs in {cfg['precision']}"
+    return f"glue_lit and bare runs in {cfg['precision']}, Trainer runs in {trainer}"
+
+
 def print_table(result: dict) -> None:
     runners = result["runners"]
     names = list(runners)
@@ -95,7 +103,7 @@ def print_table(result: dict) -> None:
     cfg = result["config"]
     peaks = ", ".join(f"{dtype} {flops / 1e9:,.1f}" for dtype, flops in result["matmul_peaks"].items())
     print(f"\nmatmul peaks (GFLOP/s): {peaks} ({cfg['device']}, {result['threads']} threads; "
-          f"runs in {cfg['precision']})")
+          f"{runs_in(cfg)})")
     _ratio_line(result, "tokens_per_s_ratio", "glue_lit / Trainer real tokens/s")
     _ratio_line(result, "tokens_per_cpu_s_ratio", "glue_lit / Trainer real tokens per CPU-second",
                 "; less sensitive to other load on the machine")

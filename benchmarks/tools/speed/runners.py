@@ -100,7 +100,7 @@ def run_trainer(args: argparse.Namespace, probe: Probe) -> dict:
     # The Trainer runner's settings, with glue_lit's defaults where this script has no option.
     recipe = {"batch_size": args.batch_size, "learning_rate": args.lr, "epochs": args.epochs,
               "max_steps": args.max_steps, "weight_decay": 0.01, "max_length": args.max_length,
-              "precision": args.precision, "num_workers": args.num_workers, "device": args.device}
+              "precision": args.trainer_precision, "num_workers": args.num_workers, "device": args.device}
     reader = GLUEDataModule(args.task, args.model, data_dir=args.data_dir)
     train, dev = datasets_for(task, reader, tokenizer, args.max_length, None)
     set_seed(args.seed)  # the head's initialisation, as the recipe seeds it

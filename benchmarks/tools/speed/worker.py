@@ -30,4 +30,5 @@ def worker(args: argparse.Namespace) -> None:
         result = RUNNERS[args.worker](args, probe)
     # Measured after the run (its buffers stay out of the peak memory) and in the parent before.
     result["matmul_peaks"] = matmul_peaks(args.device)
+    result["precision"] = args.trainer_precision if args.worker == "trainer" else args.precision
     print(RESULT_TAG + json.dumps(result), flush=True)
