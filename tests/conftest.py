@@ -7,12 +7,14 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_SEED = int(os.environ.get("GLUE_LIT_TINY_SEED", "0"))  # the tiny model's weights
 SHARED_GLUE = Path(os.environ.get("GLUE_LIT_REAL_DATA", REPO.parent / "shared" / "glue_data"))
 
 WORDS = (
@@ -45,7 +47,11 @@ def make_tiny_bert(path: Path) -> Path:
         vocab_size=len(vocab_map), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=128,
     )
-    BertForSequenceClassification(config).save_pretrained(path)
+    # The same weights in every run, whichever test asks first: torch seeds its global generator at
+    # random in each process, and earlier tests reseed it.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        BertForSequenceClassification(config).save_pretrained(path)
     fast.save_pretrained(path)
     return path
 
