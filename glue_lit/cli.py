@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
@@ -25,7 +25,7 @@ from glue_lit.model_summary import without_flops
 from glue_lit.onnx_model import is_onnx_folder
 from glue_lit.precision import device_defaults
 from glue_lit.progress import LogLinesProgressBar
-from glue_lit.resume import LastCheckpoint, find_last_checkpoint
+from glue_lit.resume import BestCheckpoint, LastCheckpoint, find_last_checkpoint
 from glue_lit.run_summary import RunSummary
 from glue_lit.submission import PredictionWriter
 from glue_lit.versions import claim_logger_versions, release
@@ -51,7 +51,7 @@ class GlueCLI(LightningCLI):
     """LightningCLI for GLUETransformer + GLUEDataModule."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         # last.ckpt at epoch ends and in between (by time or steps), for `fit --ckpt_path last`.
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")

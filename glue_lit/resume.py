@@ -6,6 +6,7 @@ things decide what the next step computes:
 - :class:`ResumableLoader` (here): which batch of which epoch comes next;
 - torch's random state, i.e. the next dropout masks (``checkpoint.rng_state``, restored by the model);
 - :class:`LastCheckpoint` (here): ``last.ckpt`` written during the epoch too, not only at its end;
+- :class:`BestCheckpoint` (here): the best checkpoint of the whole run, across the resume;
 
 and :func:`find_last_checkpoint` says what ``--ckpt_path last`` means when every run logs to a new
 version folder.
@@ -100,6 +101,10 @@ class LastCheckpoint(ModelCheckpoint):
             train_time_interval=timedelta(minutes=every_n_minutes) if by_time else None,
         )
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        # No scores to carry; in a new version folder Lightning would only warn that it drops them.
+        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
+
     @staticmethod
     def _fitting(trainer) -> bool:
         fitting = trainer.state.fn == TrainerFn.FITTING
@@ -115,6 +120,25 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._fitting(trainer) and self._should_save_on_train_epoch_end(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Keeps the best checkpoints by the task's dev metric (``best-{epoch}-{step}.ckpt``), over the
+    whole run: a resumed run saves one only when a validation beats the earlier run's best."""
+
+    # A resumed run logs to a new version folder, and Lightning reloads a ModelCheckpoint's scores
+    # only into the folder they were saved in: elsewhere it forgets them, so the first validation
+    # after a resume was saved and reported as the best whatever its score, while the dev table
+    # named the earlier run's. Kept here, a later validation replaces the earlier best only by
+    # beating it; the earlier run's files stay (Lightning removes files of its own folder only).
+    def load_state_dict(self, state_dict: dict) -> None:
+        # (The state key holds monitor and mode: only the scores of the same metric arrive here.)
+        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
+
+    @property
+    def state_key(self) -> str:  # ModelCheckpoint's: checkpoints written by either resume alike
+        key = super().state_key
+        return "ModelCheckpoint" + key[len(type(self).__qualname__):]
 
 
 def last_checkpoints(dirpath: str | None, log_root: Path | None) -> list[Path]:

@@ -139,6 +139,27 @@ def test_a_finished_run_with_more_epochs_trains_on(earlier, tiny_model, glue_dir
     assert step_of(run_dir / "runs" / "cola" / "version_1" / "checkpoints" / "last.ckpt") == 40
 
 
+def test_a_resumed_run_reports_the_best_checkpoint_of_the_whole_run(earlier, tiny_model, glue_dir, run_dir,
+                                                                    capsys):
+    # The dev table of a resumed run covers the earlier validations too; the checkpoint it names as
+    # the best is the one the table marks, even when that one was saved before the resume.
+    last = run_dir / "runs" / "cola" / "version_0" / "checkpoints" / "last.ckpt"
+    assert main(["fit", *fit_args(tiny_model, glue_dir, "cola", "--ckpt_path", str(last))]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = next(line.split() for line in lines if line.startswith("epoch  step"))
+    marked = dict(zip(header, next(line.split() for line in lines if line.endswith("<- best"))))
+    score, path = next(line for line in lines if line.startswith("best val/mcc ")).split()[2:]
+    path = run_dir / path
+    assert step_of(path) == int(marked["step"]), out
+    assert score == marked["val/mcc"] + ":", out
+    # Here the earlier run's validation stays the best: it is named, and the resumed run keeps no
+    # checkpoint of a validation that did not beat it.
+    assert path == best_of(run_dir / "runs" / "cola" / "version_0"), out
+    assert not list((run_dir / "runs" / "cola" / "version_1" / "checkpoints").glob("best-*.ckpt"))
+    assert_untouched(earlier)
+
+
 def test_a_fit_without_validation_ends_with_its_summary(tiny_model, glue_dir, run_dir, capsys):
     args = fit_args(tiny_model, glue_dir, "cola", *QUICK, "--trainer.limit_val_batches", "0",
                     "--trainer.limit_train_batches", "3")
