@@ -74,7 +74,22 @@ class ResumableLoader(DataLoader):
         self._resume_at = (state["epoch"], state["batches"])
 
 
-class LastCheckpoint(ModelCheckpoint):
+class _WholeRunCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint whose state carries into a resumed run's new version folder.
+
+    Lightning reloads a ModelCheckpoint's state only into the folder it was saved in: elsewhere it
+    warns and forgets the scores, so the first validation after a resume was saved and reported as
+    the best whatever its score, while the dev table named the earlier run's. Carried over, a later
+    validation replaces the earlier best only by beating it; the earlier run's files stay (Lightning
+    removes files of its own folder only). The state key holds monitor and mode: only the state of
+    the same metric arrives here.
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
+
+
+class LastCheckpoint(_WholeRunCheckpoint):
     """Writes ``last.ckpt`` after each validation and epoch, and in between, so a kill loses little.
 
     The only writer of ``last.ckpt`` (``--checkpoint`` keeps the best ones). Resume with
@@ -101,10 +116,6 @@ class LastCheckpoint(ModelCheckpoint):
             train_time_interval=timedelta(minutes=every_n_minutes) if by_time else None,
         )
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        # No scores to carry; in a new version folder Lightning would only warn that it drops them.
-        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
-
     @staticmethod
     def _fitting(trainer) -> bool:
         fitting = trainer.state.fn == TrainerFn.FITTING
@@ -122,18 +133,9 @@ class LastCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-class BestCheckpoint(ModelCheckpoint):
+class BestCheckpoint(_WholeRunCheckpoint):
     """Keeps the best checkpoints by the task's dev metric (``best-{epoch}-{step}.ckpt``), over the
     whole run: a resumed run saves one only when a validation beats the earlier run's best."""
-
-    # A resumed run logs to a new version folder, and Lightning reloads a ModelCheckpoint's scores
-    # only into the folder they were saved in: elsewhere it forgets them, so the first validation
-    # after a resume was saved and reported as the best whatever its score, while the dev table
-    # named the earlier run's. Kept here, a later validation replaces the earlier best only by
-    # beating it; the earlier run's files stay (Lightning removes files of its own folder only).
-    def load_state_dict(self, state_dict: dict) -> None:
-        # (The state key holds monitor and mode: only the scores of the same metric arrive here.)
-        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
 
     @property
     def state_key(self) -> str:  # ModelCheckpoint's: checkpoints written by either resume alike

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_SEED = int(os.environ.get("GLUE_LIT_TINY_SEED", "0"))  # the tiny model's weights
+TINY_SEED = 0  # the tiny model's weights
 SHARED_GLUE = Path(os.environ.get("GLUE_LIT_REAL_DATA", REPO.parent / "shared" / "glue_data"))
 
 WORDS = (
